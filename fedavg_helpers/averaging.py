@@ -1,0 +1,136 @@
+"""Aggregation on a trusted worker: the only results that leave it are averages over several data owners."""
+import math
+
+import torch
+
+from . import serialize
+from .errors import WorkerError
+from .pointer import Pointer
+from .worker import VirtualWorker, get_worker
+
+
+def _check_weights(weights, n: int) -> list[float]:
+    """Validate aggregation weights: n finite, non-negative numbers that do not all vanish."""
+    if weights is None:
+        return [1.0] * n
+    weights = [float(w) for w in (weights.tolist() if isinstance(weights, torch.Tensor) else weights)]
+    if len(weights) != n:
+        raise ValueError(f"got {len(weights)} weights for {n} inputs; give one weight per input (e.g. its sample count)")
+    bad = [w for w in weights if not math.isfinite(w) or w < 0]
+    if bad:
+        raise ValueError(f"Invalid weight: {bad[0]}. Weights must be finite and non-negative (e.g. sample counts).")
+    if sum(weights) == 0:
+        raise ValueError("all weights are zero, so the average is undefined; give at least one input a positive weight")
+    return weights
+
+
+def _trusted(secure_worker) -> VirtualWorker:
+    worker = get_worker(secure_worker)
+    if not worker.trusted:
+        raise WorkerError(
+            f"{worker.name} is not trusted, and aggregating there would show it every input. "
+            "Aggregate on a worker made with fh.VirtualWorker(name, trusted=True)."
+        )
+    return worker
+
+
+def _entries(pointers, what: str):
+    """The store entries behind a non-empty list of pointers (raising before anything changes)."""
+    if isinstance(pointers, Pointer) or not isinstance(pointers, (list, tuple)):
+        raise TypeError(f"{what} needs a list of pointers, got {type(pointers).__name__}")
+    if not pointers:
+        raise ValueError(f"{what} got an empty list; there is nothing to average")
+    for p in pointers:
+        if not isinstance(p, Pointer):
+            raise TypeError(f"{what} needs pointers (from fh.send), got a {type(p).__name__}")
+    return [p._entry() for p in pointers]
+
+
+def _aggregate(pointers, entries, worker: VirtualWorker, combine):
+    """Run combine(objects) on the trusted worker; fetch the result under the policy.
+
+    Inputs that are not on the worker yet travel there as copies (their pointers stay valid);
+    the result is marked as an aggregate, the one kind of object the strict policy lets leave.
+    """
+    objects, owners = [], frozenset()
+    for p, entry in zip(pointers, entries):
+        source = p._location
+        entry_owners = source._owners(entry)
+        owners |= entry_owners
+        if source is worker:
+            objects.append(entry.obj)
+            continue
+        source.effective_policy().check_move(entry.obj, entry_owners, source, worker)
+        blob = serialize.dumps(entry.obj)
+        source.bytes_sent += len(blob)
+        worker.bytes_received += len(blob)
+        objects.append(serialize.loads(blob))
+    with torch.no_grad():
+        result = combine(objects)
+    return Pointer(worker, worker._put(result, owners, aggregate=True)).get()
+
+
+def _weighted_mean(tensors, weights):
+    """sum_i w_i t_i / sum_i w_i, summed in order so equal weights give exactly (t_1 + ... + t_n) / n."""
+    total = tensors[0] * weights[0]
+    for t, w in zip(tensors[1:], weights[1:]):
+        total = total + t * w
+    return total / sum(weights)
+
+
+def secure_average(models, secure_worker, into: torch.nn.Module | None = None, weights=None):
+    """Average models (pointers) on a trusted worker; only the average comes back, loaded into `into` if given.
+
+    weights (e.g. each client's sample count) make it the weighted FedAvg average sum w_k m_k / sum w_k.
+    """
+    worker = _trusted(secure_worker)
+    entries = _entries(models, "secure_average()")
+    weights = _check_weights(weights, len(entries))
+    states = []
+    for p, entry in zip(models, entries):
+        if not isinstance(entry.obj, torch.nn.Module):
+            raise TypeError(f"secure_average() averages models (nn.Module), but {p!r} points to something else")
+        states.append({k: v.shape for k, v in entry.obj.state_dict().items()})
+    if into is not None and not isinstance(into, torch.nn.Module):
+        raise TypeError(f"into= must be an nn.Module to load the average into, got {type(into).__name__}")
+    reference = {k: v.shape for k, v in into.state_dict().items()} if into is not None else states[0]
+    for i, shapes in enumerate(states):
+        if shapes.keys() != reference.keys():
+            raise ValueError(f"model {i} has parameters {sorted(shapes)} but expected {sorted(reference)}; "
+                             "only copies of the same architecture can be averaged")
+        for k, shape in shapes.items():
+            if shape != reference[k]:
+                raise ValueError(f"model {i}'s {k} has shape {tuple(shape)} but expected {tuple(reference[k])}; "
+                                 "only copies of the same architecture can be averaged")
+
+    def average(objs):
+        model = serialize.loads(serialize.dumps(objs[0]))  # a fresh module of the same architecture
+        sds = [m.state_dict() for m in objs]
+        new = {}
+        for k, v in sds[0].items():
+            new[k] = _weighted_mean([sd[k] for sd in sds], weights) if v.is_floating_point() else v.clone()
+        model.load_state_dict(new)
+        return model
+
+    averaged = _aggregate(models, entries, worker, average)
+    if into is None:
+        return averaged
+    with torch.no_grad():
+        for k, v in averaged.state_dict().items():
+            into.state_dict()[k].copy_(v)
+    return into
+
+
+def average_losses(losses, secure_worker, weights=None) -> float:
+    """Average scalar losses from several workers on a trusted worker; only the average comes back."""
+    worker = _trusted(secure_worker)
+    entries = _entries(losses, "average_losses()")
+    weights = _check_weights(weights, len(entries))
+    for p, entry in zip(losses, entries):
+        value = entry.obj
+        if not (isinstance(value, (int, float)) or (isinstance(value, torch.Tensor) and value.numel() == 1)):
+            raise TypeError(f"average_losses() averages scalars, but {p!r} points to something else")
+    mean = _aggregate(losses, entries, worker,
+                      lambda objs: _weighted_mean([torch.as_tensor(o, dtype=torch.float64).detach().reshape(())
+                                                   for o in objs], weights))
+    return float(mean)

@@ -1,0 +1,145 @@
+"""Differential privacy for FedAvg: clip each client's update, add Gaussian noise to the average, count epsilon.
+
+This is DP-FedAvg as defined by McMahan et al. 2018 (ICLR, "Learning Differentially Private Recurrent
+Language Models"), with every client weighted equally:
+
+1. Each round, every client joins independently with probability q (`poisson_sample_clients`).
+2. Each participant's update Delta_k (all its parameters together) is clipped to L2 norm at most S:
+   Delta_k * min(1, S / ||Delta_k||)  (`clip_update`).
+3. The server averages with a *fixed* denominator W = q * N, the expected number of participants
+   (the paper's estimator f_f), not the number that showed up, which would itself depend on the data:
+   avg = (sum_k clipped Delta_k) / W. Adding or removing one client changes this sum by at most S, so the
+   average moves by at most S / W, and the server adds Gaussian noise
+       N(0, sigma**2 I)  with  sigma = z * S / W,  z = noise_multiplier      (`dp_noise_std`, `dp_aggregate`).
+4. Privacy spent: each round is a sampled Gaussian mechanism (sampling rate q, noise multiplier z);
+   `dp_epsilon` composes `rounds` of them with dp-accounting's RDP (or PLD) accountant and reports
+   epsilon at a chosen delta, for the add-or-remove-one-client relation (user-level privacy).
+
+Clipping and noise are sums and per-client scalings, so they combine with secure aggregation: clients
+clip before masking, and only the noisy sum is ever revealed.
+"""
+
+import math
+
+import torch
+
+
+def global_norm(update) -> float:
+    """L2 norm of a whole update: all its tensors taken together as one long vector."""
+    tensors = _tensors_of(update, "update")
+    return math.sqrt(sum(float(t.detach().double().pow(2).sum()) for t in tensors))
+
+
+def clip_update(update, max_norm: float):
+    """Scale an update (tensor, list or dict of tensors) by min(1, max_norm / norm): its L2 norm is then at most max_norm."""
+    _check_positive("max_norm", max_norm)
+    norm = global_norm(update)
+    factor = min(1.0, max_norm / norm) if norm > 0 else 1.0
+    return _map(update, lambda t: t.detach() * factor)
+
+
+def dp_noise_std(noise_multiplier: float, max_norm: float, expected_clients: float) -> float:
+    """Standard deviation of the Gaussian noise on the averaged update: noise_multiplier * max_norm / expected_clients."""
+    _check_nonnegative("noise_multiplier", noise_multiplier)
+    _check_positive("max_norm", max_norm)
+    _check_positive("expected_clients", expected_clients)
+    return noise_multiplier * max_norm / expected_clients
+
+
+def dp_aggregate(updates, max_norm: float, noise_multiplier: float, *, expected_clients: float | None = None,
+                 generator: torch.Generator | None = None):
+    """DP-FedAvg server step: clip every update to max_norm, sum, divide by expected_clients, add Gaussian noise."""
+    updates = list(updates)
+    if not updates:
+        raise ValueError("dp_aggregate got no updates; pass one update (tensor, list or dict of tensors) per client")
+    expected_clients = len(updates) if expected_clients is None else expected_clients
+    std = dp_noise_std(noise_multiplier, max_norm, expected_clients)  # validates all three numbers
+    reference = _tensors_of(updates[0], "updates[0]")
+    for i, update in enumerate(updates[1:], start=1):
+        tensors = _tensors_of(update, f"updates[{i}]")
+        if [t.shape for t in tensors] != [t.shape for t in reference]:
+            raise ValueError(f"updates[{i}] has shapes {[tuple(t.shape) for t in tensors]} but updates[0] has "
+                             f"{[tuple(t.shape) for t in reference]}; every client must update the same model")
+    clipped = [_tensors_of(clip_update(u, max_norm), "update") for u in updates]
+    noisy = []
+    for parts in zip(*clipped):
+        mean = torch.stack(parts).sum(dim=0) / expected_clients
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype) * std
+        noisy.append(mean + noise)
+    return _rebuild(updates[0], noisy)
+
+
+def poisson_sample_clients(n_clients: int, sample_rate: float, generator: torch.Generator | None = None) -> list[int]:
+    """Ids of the clients that join this round, each independently with probability sample_rate (what the accountant assumes)."""
+    if isinstance(n_clients, bool) or not isinstance(n_clients, int) or n_clients < 1:
+        raise ValueError(f"Invalid n_clients: {n_clients!r}; use an int >= 1")
+    _check_rate(sample_rate)
+    joined = torch.rand(n_clients, generator=generator) < sample_rate
+    return joined.nonzero().flatten().tolist()
+
+
+def dp_epsilon(noise_multiplier: float, sample_rate: float, rounds: int, delta: float, *, accountant: str = "rdp") -> float:
+    """Epsilon spent after `rounds` rounds of the Poisson-sampled Gaussian mechanism, at the given delta (dp-accounting)."""
+    _check_positive("noise_multiplier", noise_multiplier)
+    _check_rate(sample_rate)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+        raise ValueError(f"Invalid rounds: {rounds!r}; use the number of training rounds, an int >= 0")
+    if not isinstance(delta, (int, float)) or not 0 < delta < 1:
+        raise ValueError(f"Invalid delta: {delta!r}; use 0 < delta < 1, typically below 1 / number of clients")
+    if accountant not in ("rdp", "pld"):
+        raise ValueError(f"Invalid accountant: {accountant!r}; use 'rdp' (Renyi DP, Mironov 2017) or 'pld' "
+                         "(privacy loss distributions, tighter and slower)")
+    if rounds == 0:
+        return 0.0  # nothing released, nothing spent
+    import dp_accounting  # imported here so the rest of the package works without it
+    from dp_accounting import pld, rdp
+
+    event = dp_accounting.SelfComposedDpEvent(
+        dp_accounting.PoissonSampledDpEvent(sample_rate, dp_accounting.GaussianDpEvent(noise_multiplier)), rounds)
+    tracker = rdp.RdpAccountant() if accountant == "rdp" else pld.PLDAccountant()
+    tracker.compose(event)
+    return float(tracker.get_epsilon(delta))
+
+
+def _tensors_of(update, name):
+    if isinstance(update, torch.Tensor):
+        return [update]
+    if isinstance(update, dict):
+        values = list(update.values())
+    elif isinstance(update, (list, tuple)):
+        values = list(update)
+    else:
+        raise TypeError(f"{name} must be a tensor, a list of tensors or a dict of tensors (a state-dict delta), "
+                        f"got {type(update).__name__}")
+    for i, t in enumerate(values):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name} holds a {type(t).__name__ if not isinstance(t, torch.Tensor) else t.dtype} at "
+                            f"position {i}; updates are floating-point tensors")
+    return values
+
+
+def _rebuild(like, tensors):
+    if isinstance(like, torch.Tensor):
+        return tensors[0]
+    if isinstance(like, dict):
+        return dict(zip(like.keys(), tensors))
+    return type(like)(tensors)
+
+
+def _map(update, fn):
+    return _rebuild(update, [fn(t) for t in _tensors_of(update, "update")])
+
+
+def _check_positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"Invalid {name}: {value!r}; use a finite number > 0")
+
+
+def _check_nonnegative(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"Invalid {name}: {value!r}; use a finite number >= 0 (0 means no noise and no privacy)")
+
+
+def _check_rate(rate):
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
+        raise ValueError(f"Invalid sample_rate: {rate!r}; use 0 < sample_rate <= 1 (the chance each client joins a round)")

@@ -1,0 +1,236 @@
+"""Simulate FedAvg and FedSGD with many clients on one machine, and train centrally as the reference.
+
+The loop is Algorithm 1 of McMahan et al. (2017), "Communication-Efficient Learning of Deep Networks from
+Decentralized Data" (AISTATS): each round picks m = max(1, round(C * K)) of the K clients, each picked
+client runs E epochs of SGD with batch size B from the global model, and the global model becomes their
+n_k-weighted average. FedSGD is the special case E = 1, B = all local data. All randomness of a run comes
+from one torch.Generator seeded with config.seed and is used only by plan_round, once per round, so a run
+can be replayed exactly and both engines ("loop" and "vectorised") see the same clients and batches.
+"""
+import copy
+import os
+import sys
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ._checks import check_client_indices, check_int, check_real
+from .client import client_update, evaluate, local_batches, weighted_average
+from .vectorised import check_vectorisable, round_vectorised
+
+ENGINES = ("vectorised", "vectorized", "loop")
+
+
+def _check_progress(progress) -> None:
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None (automatic), got {progress!r}")
+
+
+@dataclass(frozen=True)
+class FedAvgConfig:
+    """Every knob of a FedAvg run, named after McMahan et al. (2017): C, E, B and the learning rate."""
+    rounds: int = 20                # communication rounds
+    client_fraction: float = 0.1    # C: fraction of clients picked each round
+    local_epochs: int = 5           # E: passes over its data a client makes per round
+    batch_size: int | None = 10     # B: local mini-batch size; None or 0 means all local data (B = inf)
+    lr: float = 0.1                 # SGD learning rate on the clients
+    seed: int = 0                   # seeds client sampling and batch shuffling
+    engine: str = "vectorised"      # "vectorised" (torch.func, all clients at once) or "loop" (one by one)
+    progress: bool | None = None    # tqdm bar; None: only in an interactive session and unless TQDM_DISABLE=1
+
+    def __post_init__(self):
+        check_int("rounds", self.rounds, minimum=1)
+        check_real("client_fraction", self.client_fraction, 0.0, 1.0, hint="C is a fraction; 1.0 picks every client")
+        check_int("local_epochs", self.local_epochs, minimum=1)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, minimum=0)
+        check_real("learning rate", self.lr, 0.0)
+        check_int("seed", self.seed, minimum=0)
+        if self.engine not in ENGINES:
+            raise ValueError(f"Invalid engine: {self.engine!r}; use 'vectorised' or 'loop'")
+        _check_progress(self.progress)
+
+    @classmethod
+    def fedsgd(cls, **settings) -> "FedAvgConfig":
+        """FedSGD: one full-batch gradient step per client and round (E = 1, B = inf)."""
+        fixed = {"local_epochs", "batch_size"} & settings.keys()
+        if fixed:
+            raise TypeError(f"FedSGD fixes {sorted(fixed)} (E = 1, B = all data); use FedAvgConfig(...) to set them")
+        return cls(local_epochs=1, batch_size=None, **settings)
+
+    @property
+    def is_fedsgd(self) -> bool:
+        """True if this is FedSGD: a single full-batch step per client."""
+        return self.local_epochs == 1 and not self.batch_size
+
+
+@dataclass(frozen=True)
+class CentralConfig:
+    """The knobs of plain mini-batch SGD on all the data in one place: the baseline federated learning is measured by."""
+    epochs: int = 20
+    batch_size: int | None = 10     # None or 0 means full-batch gradient descent
+    lr: float = 0.1
+    seed: int = 0
+    progress: bool | None = None
+
+    def __post_init__(self):
+        check_int("epochs", self.epochs, minimum=1)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, minimum=0)
+        check_real("learning rate", self.lr, 0.0)
+        check_int("seed", self.seed, minimum=0)
+        _check_progress(self.progress)
+
+
+@dataclass
+class History:
+    """What a run recorded: test loss and accuracy after every round (or epoch), who trained, the final model."""
+    test_loss: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+    clients: list[list[int]] = field(default_factory=list)  # ids of the clients picked each round
+    model: nn.Module | None = None
+
+    def rounds_to_accuracy(self, target: float) -> int | None:
+        """The first round (counting from 1) reaching `target` test accuracy, McMahan et al.'s measure; else None."""
+        return next((r for r, acc in enumerate(self.test_accuracy, start=1) if acc >= target), None)
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """Who trains in a round and on which batches; the one plan both engines follow."""
+    clients: list[int]                   # ids of the picked clients, ascending
+    indices: list[torch.Tensor]          # their training-sample ids
+    batches: list[list[torch.Tensor]]    # their local steps, as positions into their own indices
+
+
+def _plan_round(client_indices, config: FedAvgConfig, generator: torch.Generator) -> RoundPlan:
+    num_clients = len(client_indices)
+    m = max(1, round(config.client_fraction * num_clients))
+    picked = torch.randperm(num_clients, generator=generator)[:m].sort().values.tolist()
+    batches = [local_batches(len(client_indices[k]), config.batch_size, config.local_epochs, generator)
+               for k in picked]
+    return RoundPlan(clients=picked, indices=[client_indices[k] for k in picked], batches=batches)
+
+
+def plan_round(client_indices, config: FedAvgConfig, generator: torch.Generator) -> RoundPlan:
+    """Pick max(1, round(C * K)) clients and shuffle each one's local batches, drawing only from `generator`."""
+    if not isinstance(config, FedAvgConfig):
+        raise TypeError(f"config must be a FedAvgConfig, got {type(config).__name__}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, e.g. torch.Generator().manual_seed(0), "
+                        f"got {type(generator).__name__}")
+    return _plan_round(check_client_indices(client_indices), config, generator)
+
+
+def _round_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, lr: float) -> dict:
+    """The readable reference: each picked client trains its own copy of the global model, one after another."""
+    states = []
+    for idx, batches in zip(plan.indices, plan.batches):
+        local_model = copy.deepcopy(model)
+        client_update(local_model, x[idx], y[idx], batches, lr)
+        states.append(local_model.state_dict())
+    return weighted_average(states, [len(idx) for idx in plan.indices])
+
+
+def _check_split(data, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if not (isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)):
+        raise TypeError(f"{name} must be a pair of tensors (x, y), e.g. digits.{name}")
+    x, y = data
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"{name}: x and y must hold the same, non-zero number of samples, got {len(x)} and {len(y)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: x must be a floating-point tensor, got {x.dtype}; pass x.float()")
+    if y.dim() != 1 or y.is_floating_point() or y.dtype == torch.bool:
+        raise TypeError(f"{name}: y must be a 1-D tensor of integer class ids, got dtype {y.dtype} "
+                        f"and shape {tuple(y.shape)}; pass y.long()")
+    return x, y.long()
+
+
+def _engine(model: nn.Module, config: FedAvgConfig):
+    """The round function config.engine names, after checking it can train `model`."""
+    if not isinstance(config, FedAvgConfig):
+        raise TypeError(f"config must be a FedAvgConfig, got {type(config).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module (the initial global model), got {type(model).__name__}")
+    if config.engine == "loop":
+        return _round_loop
+    check_vectorisable(model)
+    return round_vectorised
+
+
+def fedavg_round(model: nn.Module, train, plan: RoundPlan, config: FedAvgConfig) -> nn.Module:
+    """Run one planned round with config.engine and load the averaged weights into `model` (in place)."""
+    engine = _engine(model, config)
+    x, y = _check_split(train, "train")
+    model.load_state_dict(engine(model, x, y, plan, config.lr))
+    return model
+
+
+def _interactive() -> bool:
+    if os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no"):
+        return False
+    return "ipykernel" in sys.modules or sys.stderr.isatty()
+
+
+def _progress(iterable, progress: bool | None, desc: str):
+    """Wrap `iterable` in a tqdm bar when asked, or (progress=None) when someone is watching and tqdm exists."""
+    if progress is False or (progress is None and not _interactive()):
+        return iterable
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        if progress:
+            raise ImportError("progress=True needs tqdm: pip install 'fedavg-helpers[data]'") from None
+        return iterable
+    return tqdm(iterable, desc=desc, disable=False, leave=False)
+
+
+def run_fedavg(model: nn.Module, train, test, client_indices, config: FedAvgConfig | None = None) -> History:
+    """Train a copy of `model` with FedAvg (or FedSGD) on the clients' data; evaluate on `test` every round.
+
+    train and test are (x, y) pairs, client_indices holds each client's sample ids into train (see
+    split_iid and friends). `model` itself is not changed; the trained one is History.model.
+    """
+    config = FedAvgConfig() if config is None else config
+    engine = _engine(model, config)
+    x, y = _check_split(train, "train")
+    x_test, y_test = _check_split(test, "test")
+    clients = check_client_indices(client_indices, len(x))
+    global_model = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(config.seed)
+    history = History(model=global_model)
+    rounds = _progress(range(config.rounds), config.progress, "FedSGD" if config.is_fedsgd else "FedAvg")
+    for _ in rounds:
+        plan = _plan_round(clients, config, generator)
+        global_model.load_state_dict(engine(global_model, x, y, plan, config.lr))
+        loss, accuracy = evaluate(global_model, x_test, y_test)
+        history.test_loss.append(loss)
+        history.test_accuracy.append(accuracy)
+        history.clients.append(plan.clients)
+        if hasattr(rounds, "set_postfix"):
+            rounds.set_postfix(test_accuracy=f"{accuracy:.3f}")
+    return history
+
+
+def train_central(model: nn.Module, train, test, config: CentralConfig | None = None) -> History:
+    """Train a copy of `model` with mini-batch SGD on all of `train`; evaluate on `test` after every epoch."""
+    config = CentralConfig() if config is None else config
+    if not isinstance(config, CentralConfig):
+        raise TypeError(f"config must be a CentralConfig, got {type(config).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    x, y = _check_split(train, "train")
+    x_test, y_test = _check_split(test, "test")
+    model = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(config.seed)
+    history = History(model=model)
+    epochs = _progress(range(config.epochs), config.progress, "central")
+    for _ in epochs:
+        client_update(model, x, y, local_batches(len(x), config.batch_size, 1, generator), config.lr)
+        loss, accuracy = evaluate(model, x_test, y_test)
+        history.test_loss.append(loss)
+        history.test_accuracy.append(accuracy)
+        if hasattr(epochs, "set_postfix"):
+            epochs.set_postfix(test_accuracy=f"{accuracy:.3f}")
+    return history

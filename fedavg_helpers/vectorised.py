@@ -1,0 +1,78 @@
+"""Train every client of a FedAvg round at once: torch.func over stacked client parameters, with masked batches.
+
+It computes what the per-client loop in simulation.py computes (that loop is the readable reference):
+client k takes one SGD step per planned batch from the global model, then the server takes the
+n_k-weighted average. Here step s of all clients is a single vmap(grad(loss)) call over parameters
+stacked along a new leading client dimension. Clients may hold different amounts of data:
+- clients are sorted by their number of steps, longest first, so the clients still training at step s
+  are a prefix of the stack; finished clients are left out of the call and their parameters stay as they are;
+- batches are padded to the longest one, and each real sample is weighted 1/len(batch), padding 0, so a
+  client's weighted sum is exactly the mean loss over its real samples, as in the loop.
+"""
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, vmap
+from torch.nn.utils.rnn import pad_sequence
+
+from .client import _weighted_mean
+
+
+def check_vectorisable(model: nn.Module) -> None:
+    """Raise if `model` has layers whose per-client state or randomness the vectorised engine does not track."""
+    for module in model.modules():
+        if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)):
+            raise ValueError(f"the vectorised engine cannot train a model with {type(module).__name__} layers "
+                             "(running statistics or random masks per client); use FedAvgConfig(engine='loop')")
+
+
+def _pack(plan, dtype: torch.dtype):
+    """Lay out the plan as (steps, clients, longest batch) tensors of sample ids and per-sample loss weights."""
+    steps = torch.tensor([len(b) for b in plan.batches])
+    order = torch.argsort(steps, descending=True, stable=True)
+    steps = steps[order]
+    order = order.tolist()
+    rows = [b for k in order for b in plan.batches[k]]  # all batches as rows, client after client
+    lengths = torch.tensor([b.shape[0] for b in rows])  # .shape, not len(): much faster on 1000s
+    positions = torch.cat(rows)  # each row's positions into its client's samples, row after row
+    # for every entry of `positions`: its row, its column within the row, and the row's client and step
+    entry_row = torch.repeat_interleave(torch.arange(len(rows)), lengths)
+    entry_col = torch.arange(len(positions)) - (lengths.cumsum(0) - lengths)[entry_row]
+    row_client = torch.repeat_interleave(torch.arange(len(order)), steps)
+    row_step = torch.arange(len(rows)) - (steps.cumsum(0) - steps)[row_client]
+    sizes = torch.tensor([plan.indices[k].shape[0] for k in order])
+    first = sizes.cumsum(0) - sizes  # where each client's sample ids start in `sample_ids`
+    sample_ids = torch.cat([plan.indices[k] for k in order])
+    where = (row_step[entry_row], row_client[entry_row], entry_col)
+    shape = (int(steps[0]), len(order), int(lengths.max()))
+    # padding keeps id 0 (a real sample, so its loss is finite) and weight 0 (so it adds nothing)
+    ids, weights = torch.zeros(shape, dtype=torch.long), torch.zeros(shape, dtype=dtype)
+    ids[where] = sample_ids[first[row_client[entry_row]] + positions]
+    weights[where] = 1.0 / lengths[entry_row].to(dtype)
+    active = (steps.unsqueeze(0) > torch.arange(shape[0]).unsqueeze(1)).sum(1).tolist()  # clients still training
+    return order, sizes, active, ids, weights
+
+
+def _client_loss(model: nn.Module, params: dict, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """One client's weighted cross-entropy on one padded batch, with `params` in place of the model's own."""
+    log_probs = F.log_softmax(functional_call(model, params, (x,)), dim=-1)
+    # cross-entropy written out: under vmap this is cheaper than F.cross_entropy(reduction="none")
+    return -(log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1) * w).sum()
+
+
+def round_vectorised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan, lr: float) -> dict[str, torch.Tensor]:
+    """Run one planned round for all its clients together; return the n_k-weighted average state dict."""
+    order, sizes, active, ids, weights = _pack(plan, x.dtype)
+    stacked = {name: p.detach().expand(len(order), *p.shape).clone() for name, p in model.named_parameters()}
+    step_grads = vmap(grad(partial(_client_loss, model)))  # per-client gradients, one call for all clients
+    for s, live in enumerate(active):
+        params = {name: t[:live] for name, t in stacked.items()}  # views: updating them updates the stack
+        batch = ids[s, :live]
+        grads = step_grads(params, x[batch], y[batch], weights[s, :live])
+        for name, p in params.items():
+            p.add_(grads[name], alpha=-lr)  # the SGD step, as torch.optim.SGD takes it
+    state = model.state_dict()
+    state.update({name: _weighted_mean(t, sizes) for name, t in stacked.items()})
+    return state

@@ -1,0 +1,197 @@
+"""Additive and Shamir secret sharing: shares rebuild exactly, and too few shares look the same whatever the secret.
+
+Statistical tests use fixed seeds, so they are deterministic; each threshold is set so that, for a
+random seed, a correct implementation would fail with the probability stated beside it.
+"""
+import itertools
+import random
+
+import pytest
+import sympy
+import torch
+from scipy import stats
+
+import fedavg_helpers as fh
+
+FP = fh.FixedPoint()
+ALPHA = 1e-4  # chi-square p-value threshold: a correct implementation fails with probability 1e-4 per check
+
+
+def top_byte(v: torch.Tensor) -> torch.Tensor:
+    """Bits 56..63 of each int64 as 0..255: bin 127 holds the largest ring values, 128 the most negative."""
+    return (v >> 56) & 0xFF
+
+
+def low_byte(v: torch.Tensor) -> torch.Tensor:
+    return v & 0xFF
+
+
+def chi_square_uniform_p(bins: torch.Tensor, n_bins: int = 256) -> float:
+    counts = torch.bincount(bins.flatten(), minlength=n_bins).numpy()
+    return stats.chisquare(counts).pvalue
+
+
+def test_shares_reconstruct_the_encoding_exactly():
+    g = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(3, 4, generator=g), torch.randn(5, generator=g)]
+    for n_shares in (2, 3, 5):
+        shares = fh.share_tensors(tensors, n_shares, generator=g)
+        assert len(shares) == n_shares and all(len(s) == 2 for s in shares)
+        for total, t in zip(fh.add_shares(shares), tensors):
+            assert torch.equal(total, FP.encode(t))
+        for back, t in zip(fh.reconstruct_tensors(shares, dtype=torch.float64), tensors):
+            assert (back - t.double()).abs().max().item() <= FP.precision
+
+
+def test_shared_average_matches_the_plain_average():
+    g = torch.Generator().manual_seed(1)
+    clients = [[torch.randn(10, 3, generator=g), torch.randn(3, generator=g)] for _ in range(6)]
+    average = fh.shared_average(clients, n_workers=3, generator=g, dtype=torch.float64)
+    for i, got in enumerate(average):
+        plain = torch.stack([c[i].double() for c in clients]).mean(dim=0)
+        assert (got - plain).abs().max().item() <= FP.precision  # 6 errors of <= precision, divided by 6
+    assert fh.shared_average(clients, 3, generator=g)[0].dtype == torch.float32
+
+
+def test_summing_shares_on_each_worker_reveals_only_the_sum():
+    # The notebook flow: bob and alice each share their model among three workers; each worker adds what it holds.
+    g = torch.Generator().manual_seed(2)
+    bobs, alices = [torch.randn(4, generator=g)], [torch.randn(4, generator=g)]
+    bob_shares, alice_shares = fh.share_tensors(bobs, 3, generator=g), fh.share_tensors(alices, 3, generator=g)
+    on_workers = [fh.add_shares([bob_shares[w], alice_shares[w]]) for w in range(3)]
+    total = fh.reconstruct_tensors(on_workers, dtype=torch.float64)[0]
+    assert torch.equal(fh.add_shares(on_workers)[0], FP.encode(bobs[0]) + FP.encode(alices[0]))
+    assert (total - (bobs[0] + alices[0]).double()).abs().max().item() <= 2 * FP.precision
+
+
+def test_random_ring_is_uniform_including_the_top_of_the_range():
+    g = torch.Generator().manual_seed(3)
+    v = fh.random_ring((1 << 16,), generator=g)
+    assert chi_square_uniform_p(top_byte(v)) > ALPHA
+    assert chi_square_uniform_p(low_byte(v)) > ALPHA
+    # Both ends of the signed range occur; a source of non-negative values only (say torch.randint(0, 2**62))
+    # would leave bins 64..255 empty and fail the chi-square test above.
+    assert (top_byte(v) == 127).sum() > 0 and (top_byte(v) == 128).sum() > 0
+    os_random = fh.random_ring((1 << 16,))  # the default, cryptographic source
+    assert chi_square_uniform_p(top_byte(os_random)) > 1e-9  # unseeded: a looser threshold, failure odds 1e-9
+
+
+def test_a_share_alone_is_uniform_whatever_the_secret():
+    # Share a constant secret many times and look at the share that was *computed* from it (the last),
+    # for two very different secrets: each is uniform, and the two are indistinguishable.
+    g = torch.Generator().manual_seed(4)
+    n = 1 << 15
+    last_shares = {}
+    for secret in (0.0, 12345.678):
+        x = torch.full((n,), secret, dtype=torch.float64)
+        last_shares[secret] = fh.share_tensors([x], 3, generator=g)[2][0]
+        assert chi_square_uniform_p(top_byte(last_shares[secret])) > ALPHA
+        assert chi_square_uniform_p(low_byte(last_shares[secret])) > ALPHA
+    table = torch.stack([torch.bincount(top_byte(s), minlength=256) for s in last_shares.values()]).numpy()
+    assert stats.chi2_contingency(table).pvalue > ALPHA  # homogeneity: same distribution for both secrets
+
+
+def test_a_seeded_generator_reproduces_the_shares():
+    x = [torch.arange(5.0)]
+    a = fh.share_tensors(x, 3, generator=torch.Generator().manual_seed(5))
+    b = fh.share_tensors(x, 3, generator=torch.Generator().manual_seed(5))
+    assert all(torch.equal(p[0], q[0]) for p, q in zip(a, b))
+
+
+def test_additive_sharing_rejects_bad_input():
+    x = [torch.ones(3)]
+    with pytest.raises(ValueError, match="Invalid n_shares: 1"):
+        fh.share_tensors(x, 1)
+    with pytest.raises(TypeError, match="wrap it as \\[tensor\\]"):
+        fh.share_tensors(torch.ones(3), 2)
+    with pytest.raises(TypeError, match="not a torch.Tensor"):
+        fh.share_tensors([1.0], 2)
+    with pytest.raises(OverflowError, match="exceeds the agreed bound"):
+        fh.share_tensors([torch.tensor([5.0])], 2, max_abs=1.0)
+    shares = fh.share_tensors(x, 2)
+    with pytest.raises(ValueError, match="shape"):
+        fh.add_shares([shares[0], [torch.zeros(4, dtype=torch.int64)]])
+    with pytest.raises(ValueError, match="has 2 tensors"):
+        fh.add_shares([shares[0], shares[1] + shares[1]])
+    with pytest.raises(TypeError, match="not int64"):
+        fh.add_shares([shares[0], [torch.ones(3)]])
+    with pytest.raises(ValueError, match="no share-lists"):
+        fh.add_shares([])
+    with pytest.raises(OverflowError, match="clip inputs to"):
+        fh.shared_average([x, x], 2, max_abs=FP.max_abs_for_sum(1))
+    with pytest.raises(OverflowError, match="exceeds the agreed bound"):
+        fh.shared_average([x, [torch.tensor([3.0, 0, 0])]], 2, max_abs=2.0)
+
+
+# --- Shamir t-of-n (Shamir 1979) ---
+
+def test_the_shamir_field_is_a_prime_larger_than_any_32_byte_secret():
+    assert sympy.isprime(fh.SHAMIR_PRIME) and fh.SHAMIR_PRIME > 2**256
+
+
+def test_any_t_shares_rebuild_the_secret_and_more_do_no_harm():
+    rng = random.Random(6)
+    secret = rng.getrandbits(256)
+    shares = fh.shamir_split(secret, 4, 7, rng=rng)
+    for subset in itertools.chain(itertools.combinations(shares, 4), itertools.combinations(shares, 6)):
+        assert fh.shamir_combine(list(subset), 4) == secret
+    assert fh.shamir_combine(reversed(shares), 4) == secret
+
+
+def test_fewer_than_t_shares_are_refused():
+    shares = fh.shamir_split(42, 3, 5)
+    with pytest.raises(ValueError, match="need at least threshold = 3 shares"):
+        fh.shamir_combine(shares[:2], 3)
+
+
+def test_fewer_than_t_shares_are_exactly_uniform_in_a_small_field():
+    # Enumerate every polynomial over GF(13) with t = 3: for each secret, the pair of shares at x = 1, 2
+    # takes each of the 13 * 13 values exactly once. The shares carry no information about the secret.
+    p = 13
+
+    class Counting:  # plays the random source: hands out a fixed list of coefficients
+        def __init__(self, values):
+            self.values = iter(values)
+
+        def randrange(self, _):
+            return next(self.values)
+
+    for secret in range(p):
+        seen = set()
+        for a, b in itertools.product(range(p), repeat=2):
+            shares = fh.shamir_split(secret, 3, 5, prime=p, rng=Counting([a, b]))
+            seen.add((shares[0][1], shares[1][1]))
+            assert fh.shamir_combine(shares[2:], 3, prime=p) == secret
+        assert len(seen) == p * p
+
+
+def test_fewer_than_t_shares_look_the_same_for_any_secret_statistically():
+    # Real field: 2 shares of a 3-of-5 sharing, binned 8 x 8 by their top bits, for secret 0 and secret p - 1.
+    rng = random.Random(7)
+    draws, bins = 3000, 8
+    tables = []
+    for secret in (0, fh.SHAMIR_PRIME - 1):
+        counts = [0] * (bins * bins)
+        for _ in range(draws):
+            shares = fh.shamir_split(secret, 3, 5, rng=rng)
+            i, j = (shares[k][1] * bins // fh.SHAMIR_PRIME for k in (1, 3))
+            counts[i * bins + j] += 1
+        assert stats.chisquare(counts).pvalue > ALPHA  # uniform over the 64 cells
+        tables.append(counts)
+    assert stats.chi2_contingency(tables).pvalue > ALPHA  # and the same for both secrets
+
+
+def test_shamir_rejects_bad_input():
+    with pytest.raises(ValueError, match="Invalid threshold: 6"):
+        fh.shamir_split(1, 6, 5)
+    with pytest.raises(ValueError, match="Invalid secret"):
+        fh.shamir_split(fh.SHAMIR_PRIME, 2, 3)
+    with pytest.raises(TypeError, match="secret must be an int"):
+        fh.shamir_split(b"secret", 2, 3)
+    shares = fh.shamir_split(5, 2, 3)
+    with pytest.raises(ValueError, match="repeated x"):
+        fh.shamir_combine([shares[0], shares[0]], 2)
+    with pytest.raises(TypeError, match="\\(x, y\\) tuple"):
+        fh.shamir_combine([shares[0], [2, 3]], 2)
+    with pytest.raises(ValueError, match="Invalid share x: 0"):
+        fh.shamir_combine([(0, 1), shares[1]], 2)
