@@ -46,17 +46,20 @@ def _entries(pointers, what: str):
     return [p._entry() for p in pointers]
 
 
-def _aggregate(pointers, entries, worker: VirtualWorker, combine):
+def _aggregate(pointers, entries, worker: VirtualWorker, combine, weights):
     """Run combine(objects) on the trusted worker; fetch the result under the policy.
 
     Inputs that are not on the worker yet travel there as copies (their pointers stay valid);
     the result is marked as an aggregate, the one kind of object the strict policy lets leave.
+    Only inputs with a positive weight count as contributors. Under the strict policy an aggregation
+    consumes its inputs, so the same updates cannot be combined twice with different weights.
     """
     objects, owners = [], frozenset()
-    for p, entry in zip(pointers, entries):
+    for p, entry, w in zip(pointers, entries, weights):
         source = p._location
         entry_owners = source._owners(entry)
-        owners |= entry_owners
+        if w > 0:
+            owners |= entry_owners
         if source is worker:
             objects.append(entry.obj)
             continue
@@ -67,7 +70,15 @@ def _aggregate(pointers, entries, worker: VirtualWorker, combine):
         objects.append(serialize.loads(blob))
     with torch.no_grad():
         result = combine(objects)
-    return Pointer(worker, worker._put(result, owners, aggregate=True)).get()
+    released = Pointer(worker, worker._put(result, owners, aggregate=True)).get()
+    if worker.effective_policy().strict:
+        why = f"consumed by an aggregation on {worker.name} (strict policy: each input is aggregated once)"
+        for p in pointers:
+            if p._gone is None:
+                p._location._remove(p._id, why)
+                p._location._gone.pop(p._id, None)
+                p._gone, p._methods = why, None
+    return released
 
 
 def _weighted_mean(tensors, weights):
@@ -112,7 +123,7 @@ def secure_average(models, secure_worker, into: torch.nn.Module | None = None, w
         model.load_state_dict(new)
         return model
 
-    averaged = _aggregate(models, entries, worker, average)
+    averaged = _aggregate(models, entries, worker, average, weights)
     if into is None:
         return averaged
     with torch.no_grad():
@@ -132,5 +143,5 @@ def average_losses(losses, secure_worker, weights=None) -> float:
             raise TypeError(f"average_losses() averages scalars, but {p!r} points to something else")
     mean = _aggregate(losses, entries, worker,
                       lambda objs: _weighted_mean([torch.as_tensor(o, dtype=torch.float64).detach().reshape(())
-                                                   for o in objs], weights))
+                                                   for o in objs], weights), weights)
     return float(mean)

@@ -68,6 +68,8 @@ class Pointer:
     def copy(self) -> "Pointer":
         """A new, independent copy of the object on the same worker."""
         entry, loc = self._entry(), self._location
+        if loc.trusted:
+            loc.effective_policy().check_run(loc)
         clone = serialize.loads(serialize.dumps(entry.obj))
         return Pointer(loc, loc._put(clone, loc._owners(entry), entry.private))
 
@@ -258,6 +260,8 @@ def _run(fn, args, kwargs, part_of=None, what=None, pure=False):
     if loc is None:
         raise ValueError(f"{what} got no pointer arguments, so there is no worker to run it on. "
                          "Pass at least one pointer (from fh.send) or call the function locally.")
+    if loc.trusted:
+        loc.effective_policy().check_run(loc)
     if not simple:
         entries = []
         real_args = [_resolve(a, loc, entries) for a in args]

@@ -68,6 +68,15 @@ class PrivacyPolicy:
                    "several data owners, e.g. with fh.secure_average(...)")
         raise PrivacyError(f"{what}; {rule}. Instead, {fix}.")
 
+    def check_run(self, worker) -> None:
+        """Under strict, a trusted worker runs nothing but its aggregation functions (so no crafted inputs)."""
+        if self.strict and worker.trusted:
+            raise PrivacyError(
+                f"strict policy: the trusted worker {worker.name} runs only its aggregation functions, not "
+                "arbitrary operations (they could single out one data owner, e.g. sum - bobs_part). "
+                "Use fh.secure_average(...) or fh.average_losses(...) instead."
+            )
+
     def check_move(self, obj, owners, source, target) -> None:
         """Raise PrivacyError if `target` would see private data that is not its own and it is not trusted."""
         strangers = {o for o in owners if o != target.name}

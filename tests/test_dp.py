@@ -38,15 +38,15 @@ def test_global_norm_is_the_norm_of_the_concatenation():
 
 def test_dp_noise_has_the_stated_standard_deviation():
     # 20 clients, all-zero updates: the output is pure noise with std z * S / W.
-    z, S, W, d = 1.3, 0.7, 20, 200_000
+    z, S, W, d = 1.3, 0.7, 20, 100_000
     g = torch.Generator().manual_seed(0)
     updates = [[torch.zeros(d, dtype=torch.float64)] for _ in range(W)]
     noise = fh.dp_aggregate(updates, S, z, generator=g)[0]
     std = fh.dp_noise_std(z, S, W)
     assert std == z * S / W
-    # The sample std's relative standard error is 1 / sqrt(2 d) = 0.16%; a 1% miss is 6 standard errors
-    # (false-failure probability ~ 1e-9). Likewise the mean is within 6 standard errors of 0.
-    assert abs(noise.std().item() / std - 1) < 0.01
+    # The sample std's relative standard error is 1 / sqrt(2 d) = 0.22%; a 1.5% miss is 6.7 standard errors
+    # (false-failure probability ~ 1e-10). Likewise the mean is within 6 standard errors of 0.
+    assert abs(noise.std().item() / std - 1) < 0.015
     assert abs(noise.mean().item()) < 6 * std / math.sqrt(d)
     assert stats.normaltest(noise.numpy()).pvalue > 1e-4  # and it is Gaussian (false failure 1e-4)
 
