@@ -127,6 +127,10 @@ class Pointer:
     __bool__ = __len__ = __iter__ = __index__ = __int__ = __float__ = __contains__ = _needs_value
     __hash__ = object.__hash__
 
+    def __reduce_ex__(self, protocol):
+        raise TypeError("a pointer cannot be pickled or copied with the copy module (two handles would free one "
+                        "object twice); use ptr.copy() for a copy on the worker, or ptr.get() to fetch it")
+
 
 def _binary(op):
     """Forward a binary operator, and its reflected form, to the location."""
@@ -157,16 +161,19 @@ _MUTATORS = {"backward", "register_hook", "retain_grad", "share_memory_"}
 
 def _is_pure(fn) -> bool:
     """A tensor method that changes nothing in place (torch names in-place methods with a trailing _)."""
-    owner = getattr(fn, "__self__", None)
-    name = getattr(fn, "__name__", "")
-    return isinstance(owner, torch.Tensor) and not name.endswith("_") and name not in _MUTATORS
+    if type(fn) not in _METHOD_TYPES:  # checked first: a module's getattr fallback is slow
+        return False
+    name = fn.__name__
+    return isinstance(fn.__self__, torch.Tensor) and not name.endswith("_") and name not in _MUTATORS
 
 
 def _transfer(obj):
     """A worker's copy of obj as the receiver gets it, and the bytes that travelled."""
     if isinstance(obj, _PLAIN):
         return obj, len(repr(obj))
-    if type(obj) is torch.Tensor and obj.dim() == 0:  # a metric: a copy of one number, without the pickler
+    if type(obj) is torch.Tensor and not obj.requires_grad:  # plain data: a copy of its elements, no pickler
+        return obj.clone(), obj.numel() * obj.element_size()
+    if type(obj) is torch.Tensor and obj.dim() == 0:  # a metric
         copy = obj.detach().clone()
         return copy.requires_grad_(obj.is_leaf and obj.requires_grad), obj.element_size()
     blob = serialize.dumps(obj)
@@ -333,6 +340,5 @@ def remote(fn, *args, **kwargs) -> Pointer:
         raise TypeError(f"remote() needs a function or class to run, got {type(fn).__name__}")
     if isinstance(fn, Pointer):
         return fn(*args, **kwargs)
-    name = getattr(fn, "__name__", repr(fn))
     _check_sendable(fn)
-    return _run(fn, args, kwargs, what=f"remote({name}, ...)")
+    return _run(fn, args, kwargs, what="remote()")

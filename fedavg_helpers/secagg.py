@@ -174,12 +174,12 @@ class SecAggClient:
         if len(survivors) < self.config.threshold:
             raise DropoutError(f"only {len(survivors)} clients survived, fewer than threshold t = {self.config.threshold}; "
                                f"client {self.cid} refuses to unmask so few inputs")
-        self._round = 4
-        self.bytes_received += ID_BYTES * len(survivors)
         response = {}
-        for v in sorted(group):
+        for v in sorted(group):  # decrypting can fail (a tampered ciphertext): do it before any state changes
             s_share, b_share = self._own_shares if v == self.cid else self._open(v)
             response[v] = b_share if v in survivors else s_share
+        self._round = 4
+        self.bytes_received += ID_BYTES * len(survivors)
         self.bytes_sent += len(response) * (ID_BYTES + SHARE_BYTES)
         return response
 

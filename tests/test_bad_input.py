@@ -173,3 +173,15 @@ def test_averaging_on_an_untrusted_worker(two_models):
     models, _ = two_models
     with pytest.raises(fh.WorkerError, match="not trusted"):
         fh.secure_average(models, fh.get_worker("bob"))
+
+
+def test_pointers_cannot_be_pickled_or_copied_locally():
+    import copy
+    import pickle
+    p = fh.send(torch.ones(1), fh.VirtualWorker("bob"))
+    for duplicate in (copy.copy, copy.deepcopy, pickle.dumps):
+        with pytest.raises(TypeError, match="ptr.copy"):
+            duplicate(p)
+    with pytest.raises(TypeError, match="cannot be serialized"):
+        fh.send([p], fh.get_worker("bob"))
+    assert torch.equal(p.get(), torch.ones(1))

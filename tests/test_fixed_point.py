@@ -12,7 +12,7 @@ FP = fh.FixedPoint()
 LIMIT = FP.max_abs_for_sum(1)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.floats(min_value=-LIMIT, max_value=LIMIT, allow_nan=False), min_size=1, max_size=20),
        st.integers(min_value=0, max_value=62))
 def test_round_trip_error_is_within_the_stated_precision(values, frac_bits):

@@ -185,6 +185,20 @@ def test_clients_refuse_unmasking_requests_that_could_expose_them():
         clients[0].unmask([0, 1, 2])
 
 
+def test_a_tampered_share_is_detected_before_the_client_answers():
+    from cryptography.exceptions import InvalidTag
+    config = fh.SecAggConfig(3, 2, 4)
+    clients = [fh.SecAggClient(i, config) for i in range(3)]
+    server = fh.SecAggServer(config)
+    keys = server.collect_public_keys({c.cid: c.advertise_keys() for c in clients})
+    inboxes = server.route_shares({c.cid: c.share_keys(keys) for c in clients})
+    inboxes[0][1] = bytes([inboxes[0][1][0] ^ 1]) + inboxes[0][1][1:]  # the relaying server flips one bit
+    survivors = server.collect_masked_inputs({c.cid: c.masked_input(torch.zeros(4), inboxes[c.cid]) for c in clients})
+    with pytest.raises(InvalidTag):
+        clients[0].unmask(survivors)
+    assert clients[0].bytes_sent == fh.secagg_bytes_per_client(3, 4)["sent"] - 3 * (4 + 66)  # it sent nothing more
+
+
 def test_rounds_out_of_order_are_refused():
     config = fh.SecAggConfig(3, 2, 4)
     client, server = fh.SecAggClient(0, config), fh.SecAggServer(config)
