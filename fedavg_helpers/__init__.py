@@ -29,4 +29,5 @@ from .secagg import (DropoutError, SecAggConfig, SecAggClient, SecAggServer, Sec
                      secagg_bytes_per_client)
 from .dp import global_norm, clip_update, dp_noise_std, dp_aggregate, poisson_sample_clients, dp_epsilon
 from .robust import coordinate_median, trimmed_mean, krum_scores, krum, multi_krum, scale_attack, sign_flip_attack
+from .shared_averaging import secret_shared_average
 # --- end secure aggregation ---

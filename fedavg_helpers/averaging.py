@@ -72,12 +72,7 @@ def _aggregate(pointers, entries, worker: VirtualWorker, combine, weights):
         result = combine(objects)
     released = Pointer(worker, worker._put(result, owners, aggregate=True)).get()
     if worker.effective_policy().strict:
-        why = f"consumed by an aggregation on {worker.name} (strict policy: each input is aggregated once)"
-        for p in pointers:
-            if p._gone is None:
-                p._location._remove(p._id, why)
-                p._location._gone.pop(p._id, None)
-                p._gone, p._methods = why, None
+        _consume(pointers, f"consumed by an aggregation on {worker.name} (strict policy: each input is aggregated once)")
     return released
 
 
@@ -89,18 +84,12 @@ def _weighted_mean(tensors, weights):
     return total / sum(weights)
 
 
-def secure_average(models, secure_worker, into: torch.nn.Module | None = None, weights=None):
-    """Average models (pointers) on a trusted worker; only the average comes back, loaded into `into` if given.
-
-    weights (e.g. each client's sample count) make it the weighted FedAvg average sum w_k m_k / sum w_k.
-    """
-    worker = _trusted(secure_worker)
-    entries = _entries(models, "secure_average()")
-    weights = _check_weights(weights, len(entries))
+def _check_models(models, entries, into, what: str) -> None:
+    """All inputs are models of one architecture (and so is `into`, if given)."""
     states = []
     for p, entry in zip(models, entries):
         if not isinstance(entry.obj, torch.nn.Module):
-            raise TypeError(f"secure_average() averages models (nn.Module), but {p!r} points to something else")
+            raise TypeError(f"{what} averages models (nn.Module), but {p!r} points to something else")
         states.append({k: v.shape for k, v in entry.obj.state_dict().items()})
     if into is not None and not isinstance(into, torch.nn.Module):
         raise TypeError(f"into= must be an nn.Module to load the average into, got {type(into).__name__}")
@@ -114,6 +103,34 @@ def secure_average(models, secure_worker, into: torch.nn.Module | None = None, w
                 raise ValueError(f"model {i}'s {k} has shape {tuple(shape)} but expected {tuple(reference[k])}; "
                                  "only copies of the same architecture can be averaged")
 
+
+def _load_into(into, state) -> torch.nn.Module:
+    """Copy an averaged state into the parameters and buffers of `into`, in place."""
+    with torch.no_grad():
+        for k, v in state.items():
+            into.state_dict()[k].copy_(v)
+    return into
+
+
+def _consume(pointers, why: str) -> None:
+    """Strict policy: an aggregated input is used up, so nobody can aggregate it again with other weights."""
+    for p in pointers:
+        if p._gone is None:
+            p._location._remove(p._id, why)
+            p._location._gone.pop(p._id, None)
+            p._gone, p._methods = why, None
+
+
+def secure_average(models, secure_worker, into: torch.nn.Module | None = None, weights=None):
+    """Average models (pointers) on a trusted worker; only the average comes back, loaded into `into` if given.
+
+    weights (e.g. each client's sample count) make it the weighted FedAvg average sum w_k m_k / sum w_k.
+    """
+    worker = _trusted(secure_worker)
+    entries = _entries(models, "secure_average()")
+    weights = _check_weights(weights, len(entries))
+    _check_models(models, entries, into, "secure_average()")
+
     def average(objs):
         model = serialize.loads(serialize.dumps(objs[0]))  # a fresh module of the same architecture
         sds = [m.state_dict() for m in objs]
@@ -124,12 +141,7 @@ def secure_average(models, secure_worker, into: torch.nn.Module | None = None, w
         return model
 
     averaged = _aggregate(models, entries, worker, average, weights)
-    if into is None:
-        return averaged
-    with torch.no_grad():
-        for k, v in averaged.state_dict().items():
-            into.state_dict()[k].copy_(v)
-    return into
+    return averaged if into is None else _load_into(into, averaged.state_dict())
 
 
 def average_losses(losses, secure_worker, weights=None) -> float:

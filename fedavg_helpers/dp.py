@@ -31,7 +31,7 @@ def global_norm(update) -> float:
 
 
 def clip_update(update, max_norm: float):
-    """Scale an update (tensor, list or dict of tensors) by min(1, max_norm / norm): its L2 norm is then at most max_norm."""
+    """Scale an update (tensor, list or dict of tensors) by min(1, max_norm / norm), so its L2 norm is <= max_norm."""
     _check_positive("max_norm", max_norm)
     norm = global_norm(update)
     factor = min(1.0, max_norm / norm) if norm > 0 else 1.0
@@ -39,7 +39,7 @@ def clip_update(update, max_norm: float):
 
 
 def dp_noise_std(noise_multiplier: float, max_norm: float, expected_clients: float) -> float:
-    """Standard deviation of the Gaussian noise on the averaged update: noise_multiplier * max_norm / expected_clients."""
+    """Std of the Gaussian noise on the averaged update: noise_multiplier * max_norm / expected_clients."""
     _check_nonnegative("noise_multiplier", noise_multiplier)
     _check_positive("max_norm", max_norm)
     _check_positive("expected_clients", expected_clients)
@@ -70,7 +70,7 @@ def dp_aggregate(updates, max_norm: float, noise_multiplier: float, *, expected_
 
 
 def poisson_sample_clients(n_clients: int, sample_rate: float, generator: torch.Generator | None = None) -> list[int]:
-    """Ids of the clients that join this round, each independently with probability sample_rate (what the accountant assumes)."""
+    """Ids of the clients in this round, each joining independently with probability sample_rate (dp_epsilon assumes it)."""
     if isinstance(n_clients, bool) or not isinstance(n_clients, int) or n_clients < 1:
         raise ValueError(f"Invalid n_clients: {n_clients!r}; use an int >= 1")
     _check_rate(sample_rate)
@@ -78,8 +78,9 @@ def poisson_sample_clients(n_clients: int, sample_rate: float, generator: torch.
     return joined.nonzero().flatten().tolist()
 
 
-def dp_epsilon(noise_multiplier: float, sample_rate: float, rounds: int, delta: float, *, accountant: str = "rdp") -> float:
-    """Epsilon spent after `rounds` rounds of the Poisson-sampled Gaussian mechanism, at the given delta (dp-accounting)."""
+def dp_epsilon(noise_multiplier: float, sample_rate: float, rounds: int, delta: float, *,
+               accountant: str = "rdp") -> float:
+    """Epsilon spent after `rounds` rounds of the Poisson-sampled Gaussian mechanism, at delta (via dp-accounting)."""
     _check_positive("noise_multiplier", noise_multiplier)
     _check_rate(sample_rate)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
@@ -142,4 +143,4 @@ def _check_nonnegative(name, value):
 
 def _check_rate(rate):
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
-        raise ValueError(f"Invalid sample_rate: {rate!r}; use 0 < sample_rate <= 1 (the chance each client joins a round)")
+        raise ValueError(f"Invalid sample_rate: {rate!r}; use 0 < sample_rate <= 1 (each client's chance to join)")

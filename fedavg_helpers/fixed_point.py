@@ -30,7 +30,8 @@ class FixedPoint:
 
     def __post_init__(self):
         if isinstance(self.frac_bits, bool) or not isinstance(self.frac_bits, int):
-            raise TypeError(f"frac_bits must be an int, got {type(self.frac_bits).__name__}; use e.g. FixedPoint(frac_bits=24)")
+            raise TypeError(f"frac_bits must be an int, got {type(self.frac_bits).__name__}; "
+                            "use e.g. FixedPoint(frac_bits=24)")
         if not 0 <= self.frac_bits <= 62:
             raise ValueError(f"Invalid frac_bits: {self.frac_bits}; use 0 <= frac_bits <= 62 (int64 has 63 value bits)")
 
@@ -57,7 +58,7 @@ class FixedPoint:
     def check_sum_fits(self, n_terms: int, max_abs: float) -> None:
         """Raise OverflowError unless a sum of n_terms values with |x| <= max_abs decodes exactly."""
         _check_n_terms(n_terms)
-        if not isinstance(max_abs, (int, float)) or isinstance(max_abs, bool) or not math.isfinite(max_abs) or max_abs < 0:
+        if isinstance(max_abs, bool) or not isinstance(max_abs, (int, float)) or not 0 <= max_abs < math.inf:
             raise ValueError(f"Invalid max_abs: {max_abs!r}; use a finite number >= 0 bounding every |x|")
         worst = n_terms * math.ceil(max_abs * self.scale)  # exact: Python ints do not overflow
         if worst > _RING_MAX:
@@ -97,7 +98,8 @@ class FixedPoint:
         """Decode int64 ring elements (e.g. a sum of encodings) back to floats, reading them as signed."""
         if not isinstance(v, torch.Tensor) or v.dtype != torch.int64:
             got = v.dtype if isinstance(v, torch.Tensor) else type(v).__name__
-            raise TypeError(f"decode expects an int64 tensor of ring elements, got {got}; encode floats with FixedPoint.encode")
+            raise TypeError(f"decode expects an int64 tensor of ring elements, got {got}; "
+                            "encode floats with FixedPoint.encode")
         return (v.to(torch.float64) / self.scale).to(dtype)
 
 

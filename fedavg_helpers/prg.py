@@ -31,7 +31,7 @@ def expand_seed(seed: bytes, n: int) -> torch.Tensor:
 
 
 def add_expanded_(acc: torch.Tensor, seed: bytes, sign: int = 1) -> torch.Tensor:
-    """Add (sign=1) or subtract (sign=-1) expand_seed(seed, len(acc)) into an int64 vector in place, reusing one buffer."""
+    """Add (sign=1) or subtract (sign=-1) expand_seed(seed, len(acc)) into int64 acc in place, reusing one buffer."""
     if not isinstance(acc, torch.Tensor) or acc.dtype != torch.int64 or acc.dim() != 1 or not acc.is_contiguous():
         raise TypeError("acc must be a contiguous 1-D int64 tensor of ring elements")
     if sign not in (1, -1):
@@ -68,4 +68,5 @@ def derive_seed(shared_secret: bytes, purpose: bytes) -> bytes:
 def _check_seed(seed):
     if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_BYTES:
         got = f"{len(seed)} bytes" if isinstance(seed, (bytes, bytearray)) else type(seed).__name__
-        raise ValueError(f"seed must be {SEED_BYTES} bytes, got {got}; derive one with derive_seed(...) or os.urandom(32)")
+        raise ValueError(f"seed must be {SEED_BYTES} bytes, got {got}; "
+                         "derive one with derive_seed(...) or os.urandom(32)")

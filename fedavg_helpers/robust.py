@@ -43,7 +43,8 @@ def trimmed_mean(updates, trim) -> torch.Tensor:
     stacked = _stack(updates)
     n = stacked.shape[0]
     if isinstance(trim, bool) or not isinstance(trim, (int, float)):
-        raise TypeError(f"trim must be an int (values dropped at each end) or a float fraction of n, got {type(trim).__name__}")
+        raise TypeError(f"trim must be an int (values dropped at each end) or a float fraction of n, "
+                        f"got {type(trim).__name__}")
     if isinstance(trim, float):
         if not 0 <= trim < 0.5:
             raise ValueError(f"Invalid trim fraction: {trim}; use 0 <= trim < 0.5 (Yin et al.'s beta)")
@@ -90,7 +91,7 @@ def multi_krum(updates, n_attackers: int, m: int | None = None) -> torch.Tensor:
 
 
 def scale_attack(update: torch.Tensor, factor: float = 100.0) -> torch.Tensor:
-    """A malicious update: the honest one times a large factor, to dominate the mean (a negative factor also reverses it)."""
+    """A malicious update: the honest one times a large factor, to dominate the mean (negative also reverses it)."""
     _check_update(update)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)):
         raise TypeError(f"factor must be a number, got {type(factor).__name__}")
@@ -101,7 +102,7 @@ def sign_flip_attack(update: torch.Tensor, magnitude: float = 1.0) -> torch.Tens
     """A malicious update: the honest one with every sign flipped, times magnitude (ascent instead of descent)."""
     _check_update(update)
     if isinstance(magnitude, bool) or not isinstance(magnitude, (int, float)) or magnitude <= 0:
-        raise ValueError(f"Invalid magnitude: {magnitude!r}; use a number > 0 (the flip itself supplies the minus sign)")
+        raise ValueError(f"Invalid magnitude: {magnitude!r}; use a number > 0 (the flip supplies the minus sign)")
     return -magnitude * update.detach()
 
 
@@ -116,7 +117,8 @@ def _stack(updates) -> torch.Tensor:
         for i, u in enumerate(updates):
             if not isinstance(u, torch.Tensor) or u.dim() != 1:
                 got = f"shape {tuple(u.shape)}" if isinstance(u, torch.Tensor) else type(u).__name__
-                raise ValueError(f"updates[{i}] must be a 1-D tensor, got {got}; flatten it with fh.flatten_params(...)")
+                raise ValueError(f"updates[{i}] must be a 1-D tensor, got {got}; "
+                                 "flatten it with fh.flatten_params(...)")
             if u.shape != updates[0].shape:
                 raise ValueError(f"updates[{i}] has {u.numel()} entries but updates[0] has {updates[0].numel()}; "
                                  "all clients must update the same model")
@@ -134,7 +136,9 @@ def _check_krum(n, f):
     if isinstance(f, bool) or not isinstance(f, int) or f < 0:
         raise ValueError(f"Invalid n_attackers: {f!r}; use the number of malicious clients to tolerate, an int >= 0")
     if n < 2 * f + 3:
-        fix = f"use f <= {(n - 3) // 2} or at least {2 * f + 3} clients" if n >= 3 else f"use at least {2 * f + 3} clients"
+        fix = f"use at least {2 * f + 3} clients"
+        if n >= 3:
+            fix = f"use f <= {(n - 3) // 2} or " + fix[4:]
         raise ValueError(f"Krum needs n >= 2f + 3 (Blanchard et al. 2017): n = {n} clients cannot tolerate f = {f} "
                          f"attackers; {fix}")
 

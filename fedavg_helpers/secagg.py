@@ -120,7 +120,8 @@ class SecAggClient:
         self._expect(1)
         _check_public_keys(public_keys, self.config)
         if self.cid not in public_keys:
-            raise ValueError(f"client {self.cid} is missing from the key list it was sent; the server must include every U_1 client")
+            raise ValueError(f"client {self.cid} is missing from the key list it was sent; "
+                             "the server must include every U_1 client")
         self._public_keys = dict(public_keys)
         self.bytes_received += len(public_keys) * (ID_BYTES + 2 * KEY_BYTES)
         self._b_seed = self._rng.randbytes(KEY_BYTES)
@@ -161,19 +162,19 @@ class SecAggClient:
     def unmask(self, survivors) -> dict[int, int]:
         """Round 4: for each U_2 client, return its s-key share if it dropped, its b share if it survived; once only."""
         if self._round != 3:
-            raise RuntimeError(f"client {self.cid} cannot unmask now: it answers round 4 once, after sending its masked "
-                               "input (a second request could make it reveal both shares of one client)")
+            raise RuntimeError(f"client {self.cid} cannot unmask now: it answers round 4 once, after sending its "
+                               "masked input (a second request could make it reveal both shares of one client)")
         survivors = set(survivors)
         group = set(self._inbox) | {self.cid}
         if not survivors <= group:
             raise ValueError(f"survivors {sorted(survivors - group)} never shared keys with client {self.cid}; "
                              f"the survivor list must be a subset of U_2 = {sorted(group)}")
         if self.cid not in survivors:
-            raise ValueError(f"client {self.cid} is not in the survivor list: a client counted as dropped must not help "
-                             "unmask, or the server could rebuild its keys and still hold its masked input")
+            raise ValueError(f"client {self.cid} is not in the survivor list: a client counted as dropped must not "
+                             "help unmask, or the server could rebuild its keys and still hold its masked input")
         if len(survivors) < self.config.threshold:
-            raise DropoutError(f"only {len(survivors)} clients survived, fewer than threshold t = {self.config.threshold}; "
-                               f"client {self.cid} refuses to unmask so few inputs")
+            raise DropoutError(f"only {len(survivors)} clients survived, fewer than threshold "
+                               f"t = {self.config.threshold}; client {self.cid} refuses to unmask so few inputs")
         response = {}
         for v in sorted(group):  # decrypting can fail (a tampered ciphertext): do it before any state changes
             s_share, b_share = self._own_shares if v == self.cid else self._open(v)
@@ -247,7 +248,8 @@ class SecAggServer:
         for u, y in masked.items():
             if u not in self.group:
                 raise ValueError(f"client {u!r} sent a masked input but is not in U_2 = {self.group}")
-            if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or tuple(y.shape) != (self.config.vector_size,):
+            size = self.config.vector_size
+            if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or tuple(y.shape) != (size,):
                 raise ValueError(f"client {u}'s masked input must be an int64 vector of {self.config.vector_size} ring "
                                  "elements (what SecAggClient.masked_input returns)")
         self._require(len(masked), "sent masked inputs", 2)
@@ -261,7 +263,7 @@ class SecAggServer:
         return list(self.survivors)
 
     def unmask(self, responses: dict) -> torch.Tensor:
-        """Round 4: rebuild dropped clients' s keys and survivors' b seeds from t responses; return the ring sum of U_3."""
+        """Round 4: rebuild dropped clients' s keys and survivors' b seeds from t responses; return U_3's ring sum."""
         self._expect(4)
         for w, response in responses.items():
             if w not in self.survivors:
@@ -271,14 +273,16 @@ class SecAggServer:
         self._require(len(responses), "answered the unmasking round", 4)
         responders = sorted(responses)
         for w in responders:
-            self.transcript.append(Message(4, w, "shares for unmasking", len(responses[w]) * (ID_BYTES + SHARE_BYTES), responses[w]))
+            n_bytes = len(responses[w]) * (ID_BYTES + SHARE_BYTES)
+            self.transcript.append(Message(4, w, "shares for unmasking", n_bytes, responses[w]))
         total = self.masked_sum.clone()
         for u in self.survivors:  # remove the survivors' self-masks
             add_expanded_(total, self._rebuild(u, responses, responders), -1)
         for v in sorted(set(self.group) - set(self.survivors)):  # masks shared with dropped clients did not cancel
             s_key = X25519PrivateKey.from_private_bytes(self._rebuild(v, responses, responders))
             if s_key.public_key().public_bytes_raw() != self.public_keys[v][1]:
-                raise ValueError(f"the rebuilt key of dropped client {v} does not match its public key: some shares were wrong")
+                raise ValueError(f"the rebuilt key of dropped client {v} does not match its public key: "
+                                 "some shares were wrong")
             for u in self.survivors:  # survivor u added D_uv * mask, with D_uv = +1 if u < v: take it away
                 add_expanded_(total, SecAggClient._mask_seed(s_key, self.public_keys[u][1]), -1 if u < v else 1)
         self.ring_sum = total
@@ -288,13 +292,14 @@ class SecAggServer:
     def _rebuild(self, v, responses, responders) -> bytes:
         secret = shamir_combine([(w + 1, responses[w][v]) for w in responders], self.config.threshold)
         if secret >= 2 ** (8 * KEY_BYTES):
-            raise ValueError(f"the secret rebuilt for client {v} is not a {KEY_BYTES}-byte value: some shares were wrong")
+            raise ValueError(f"the secret rebuilt for client {v} is not a {KEY_BYTES}-byte value: "
+                             "some shares were wrong")
         return secret.to_bytes(KEY_BYTES, "big")
 
     def _expect(self, expected):
         if self._round != expected:
-            raise RuntimeError(f"the server is ready for round {self._round}, not {expected}; call collect_public_keys, "
-                               "route_shares, collect_masked_inputs, unmask once each, in that order")
+            raise RuntimeError(f"the server is ready for round {self._round}, not {expected}; call "
+                               "collect_public_keys, route_shares, collect_masked_inputs, unmask once each, in order")
 
     def _require(self, count, what, round_):
         if count < self.config.threshold:
@@ -324,8 +329,10 @@ def secure_aggregate(vectors, threshold: int, *, max_abs: float = 1.0, encoder: 
     for i, x in enumerate(vectors):
         if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() != 1:
             got = f"a {x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
-            raise TypeError(f"vectors[{i}] must be a 1-D float tensor, got {got}; flatten a model with fh.flatten_params(...)")
-    config = SecAggConfig(len(vectors), threshold, vectors[0].numel(), max_abs, FixedPoint() if encoder is None else encoder)
+            raise TypeError(f"vectors[{i}] must be a 1-D float tensor, got {got}; "
+                            "flatten a model with fh.flatten_params(...)")
+    encoder = FixedPoint() if encoder is None else encoder
+    config = SecAggConfig(len(vectors), threshold, vectors[0].numel(), max_abs, encoder)
     for i, x in enumerate(vectors):
         _check_vector(x, config, f"vectors[{i}]")
     drops = [set(drop_before_sharing), set(drop_before_masking), set(drop_before_unmasking)]
@@ -367,10 +374,13 @@ def _check_public_keys(public_keys, config):
     for u, pair in public_keys.items():
         if isinstance(u, bool) or not isinstance(u, int) or not 0 <= u < config.n_clients:
             raise ValueError(f"Invalid client id in the key list: {u!r}; ids are 0..{config.n_clients - 1}")
-        if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(k, bytes) and len(k) == KEY_BYTES for k in pair)):
-            raise ValueError(f"client {u}'s public keys must be a pair of {KEY_BYTES}-byte X25519 keys (advertise_keys returns one)")
+        if not (isinstance(pair, tuple) and len(pair) == 2
+                and all(isinstance(k, bytes) and len(k) == KEY_BYTES for k in pair)):
+            raise ValueError(f"client {u}'s public keys must be a pair of {KEY_BYTES}-byte X25519 keys "
+                             "(what advertise_keys returns)")
         if seen & set(pair) or pair[0] == pair[1]:
-            raise ValueError(f"client {u} advertised a public key already in use; every key must be fresh (the paper aborts here)")
+            raise ValueError(f"client {u} advertised a public key already in use; every key must be fresh "
+                             "(the paper aborts here)")
         seen |= set(pair)
 
 

@@ -25,7 +25,7 @@ def random_ring(shape, generator: torch.Generator | None = None) -> torch.Tensor
     for size in tuple(shape):
         n *= size
     if generator is None:
-        raw = torch.frombuffer(bytearray(os.urandom(8 * n)), dtype=torch.uint8) if n else torch.zeros(0, dtype=torch.uint8)
+        raw = torch.frombuffer(bytearray(os.urandom(8 * n)), dtype=torch.uint8) if n else torch.zeros(0, torch.uint8)
     else:
         # Uniform bytes, not torch.randint over int64: randint's upper bound is exclusive and cannot
         # be 2**63, so it would never produce the largest ring element.
@@ -38,7 +38,7 @@ def share_tensors(tensors, n_shares: int, *, encoder: FixedPoint | None = None, 
     """Split float tensors into n_shares share-lists (one per worker); any n_shares - 1 of them are uniform noise."""
     tensors = _as_tensor_list(tensors, "tensors")
     if isinstance(n_shares, bool) or not isinstance(n_shares, int) or n_shares < 2:
-        raise ValueError(f"Invalid n_shares: {n_shares!r}; use an int >= 2 (one share alone would be the secret itself)")
+        raise ValueError(f"Invalid n_shares: {n_shares!r}; use an int >= 2 (a single share would be the secret itself)")
     encoder = FixedPoint() if encoder is None else encoder
     encoded = [encoder.encode(t, max_abs) for t in tensors]  # validates every tensor before any share is made
     share_lists = [[] for _ in range(n_shares)]
@@ -94,7 +94,8 @@ def shared_average(client_tensors, n_workers: int, *, encoder: FixedPoint | None
     # One public bound for every client, checked against the whole sum before anything is shared.
     bound = encoder.max_abs_for_sum(n_clients) if max_abs is None else max_abs
     encoder.check_sum_fits(n_clients, bound)
-    per_client = [share_tensors(t, n_workers, encoder=encoder, max_abs=bound, generator=generator) for t in client_tensors]
+    per_client = [share_tensors(t, n_workers, encoder=encoder, max_abs=bound, generator=generator)
+                  for t in client_tensors]
     # Worker w adds up the w-th share-list of every client; it never holds two shares of one client.
     on_workers = [add_shares([shares[w] for shares in per_client]) for w in range(n_workers)]
     total = reconstruct_tensors(on_workers, encoder=encoder, dtype=torch.float64)

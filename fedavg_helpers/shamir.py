@@ -1,4 +1,4 @@
-"""Shamir t-of-n secret sharing (Shamir 1979, "How to Share a Secret"): any t shares rebuild a secret, fewer reveal nothing.
+"""Shamir t-of-n secret sharing (Shamir 1979, "How to Share a Secret"): t shares rebuild a secret, fewer reveal nothing.
 
 The secret s is the constant term of a random polynomial f of degree t - 1 over the prime field GF(p);
 share i is the point (i, f(i)). Any t points fix f and so s = f(0) (Lagrange interpolation). Any t - 1

@@ -37,7 +37,7 @@ class FedAvgConfig:
     lr: float = 0.1                 # SGD learning rate on the clients
     seed: int = 0                   # seeds client sampling and batch shuffling
     engine: str = "vectorised"      # "vectorised" (torch.func, all clients at once) or "loop" (one by one)
-    progress: bool | None = None    # tqdm bar; None: only in an interactive session and unless TQDM_DISABLE=1
+    progress: bool | None = None    # tqdm bar; None: only when interactive (never under TQDM_DISABLE=1 or CI)
 
     def __post_init__(self):
         check_int("rounds", self.rounds, minimum=1)
@@ -67,7 +67,7 @@ class FedAvgConfig:
 
 @dataclass(frozen=True)
 class CentralConfig:
-    """The knobs of plain mini-batch SGD on all the data in one place: the baseline federated learning is measured by."""
+    """The knobs of plain mini-batch SGD on all the data in one place: the baseline FedAvg is measured against."""
     epochs: int = 20
     batch_size: int | None = 10     # None or 0 means full-batch gradient descent
     lr: float = 0.1
@@ -162,14 +162,18 @@ def _engine(model: nn.Module, config: FedAvgConfig):
 def fedavg_round(model: nn.Module, train, plan: RoundPlan, config: FedAvgConfig) -> nn.Module:
     """Run one planned round with config.engine and load the averaged weights into `model` (in place)."""
     engine = _engine(model, config)
+    if not isinstance(plan, RoundPlan):
+        raise TypeError(f"plan must be a RoundPlan from plan_round, got {type(plan).__name__}")
     x, y = _check_split(train, "train")
     model.load_state_dict(engine(model, x, y, plan, config.lr))
     return model
 
 
 def _interactive() -> bool:
-    if os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no"):
-        return False
+    """True in a terminal or notebook, False under TQDM_DISABLE=1 or CI=true (where a bar only clutters logs)."""
+    for variable in ("TQDM_DISABLE", "CI"):
+        if os.environ.get(variable, "").strip().lower() not in ("", "0", "false", "no"):
+            return False
     return "ipykernel" in sys.modules or sys.stderr.isatty()
 
 

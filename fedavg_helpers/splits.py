@@ -56,16 +56,17 @@ def split_shards(labels, num_clients: int, num_shards: int | None = None, seed: 
 def split_dirichlet(labels, num_clients: int, alpha: float, seed: int = 0, min_size: int = 1) -> list[torch.Tensor]:
     """Give each class to clients in proportions drawn from Dirichlet(alpha): small alpha, few classes per client.
 
-    The class-wise Dirichlet partition of Yurochkin et al. (2019) and Hsu et al. (2019): for every class,
+    The class-wise Dirichlet partition of Yurochkin et al. (2019) and Wang et al. (2020): for every class,
     p ~ Dir(alpha, ..., alpha) over the clients, and the class's shuffled samples are cut at the cumulative
-    proportions. alpha -> infinity approaches an IID split; alpha = 0.1 leaves most clients one or two classes.
-    The draw is repeated (seeded) until every client holds at least min_size samples.
+    proportions. Large alpha approaches an IID split; alpha = 0.1 leaves most clients a few classes. The
+    draw is repeated (seeded) until every client holds at least min_size samples.
     """
     labels = check_labels(labels)
     num_clients = _check_num_clients(num_clients, len(labels))
     alpha = check_real("alpha", alpha, 0.0, hint="alpha is the Dirichlet concentration; smaller is more skewed, "
                                                  "e.g. 0.1 (strong skew) to 100 (nearly IID)")
     min_size = check_int("min_size", min_size, minimum=0)
+    seed = check_int("seed", seed, minimum=0)
     if num_clients * min_size > len(labels):
         raise ValueError(f"Invalid min_size: {min_size}; {num_clients} clients x {min_size} samples exceeds the "
                          f"{len(labels)} samples, use min_size <= {len(labels) // num_clients}")
@@ -75,7 +76,7 @@ def split_dirichlet(labels, num_clients: int, alpha: float, seed: int = 0, min_s
     # torch.distributions has no generator argument, so draw from the global generator inside a fork that
     # is seeded here and restored afterwards: deterministic, and the caller's random state is left untouched.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(check_int("seed", seed, minimum=0))
+        torch.manual_seed(seed)
         for _ in range(_MAX_DIRICHLET_DRAWS):
             for idx in by_class:
                 idx = idx[torch.randperm(len(idx))]

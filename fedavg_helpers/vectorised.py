@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
-from torch.nn.utils.rnn import pad_sequence
 
 from .client import _weighted_mean
 
@@ -65,12 +64,14 @@ def _client_loss(model: nn.Module, params: dict, x: torch.Tensor, y: torch.Tenso
 def round_vectorised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan, lr: float) -> dict[str, torch.Tensor]:
     """Run one planned round for all its clients together; return the n_k-weighted average state dict."""
     order, sizes, active, ids, weights = _pack(plan, x.dtype)
-    stacked = {name: p.detach().expand(len(order), *p.shape).clone() for name, p in model.named_parameters()}
+    # one copy of every trainable parameter per client; frozen ones stay shared, as torch.optim would skip them
+    stacked = {name: p.detach().expand(len(order), *p.shape).clone()
+               for name, p in model.named_parameters() if p.requires_grad}
     step_grads = vmap(grad(partial(_client_loss, model)))  # per-client gradients, one call for all clients
+    xs, ys = x[ids], y[ids]  # every step's batches, gathered once: (steps, clients, longest batch, ...)
     for s, live in enumerate(active):
         params = {name: t[:live] for name, t in stacked.items()}  # views: updating them updates the stack
-        batch = ids[s, :live]
-        grads = step_grads(params, x[batch], y[batch], weights[s, :live])
+        grads = step_grads(params, xs[s, :live], ys[s, :live], weights[s, :live])
         for name, p in params.items():
             p.add_(grads[name], alpha=-lr)  # the SGD step, as torch.optim.SGD takes it
     state = model.state_dict()

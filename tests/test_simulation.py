@@ -1,5 +1,6 @@
 """FedAvg simulation: checked against plain PyTorch loops and the averaging formula, engine against engine."""
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -151,7 +152,7 @@ def test_vectorised_engine_gives_the_loops_model(digits, split, batch_size):
     assert len({len(c) for c in clients}) > 1 or split == "iid"  # unequal clients: masks and early finishers
     cfg = config(client_fraction=0.5, local_epochs=2, batch_size=batch_size)
     vec = fh.run_fedavg(small_model(), digits.train, digits.test, clients, cfg)
-    loop = fh.run_fedavg(small_model(), digits.train, digits.test, clients, config(**{**cfg.__dict__, "engine": "loop"}))
+    loop = fh.run_fedavg(small_model(), digits.train, digits.test, clients, replace(cfg, engine="loop"))
     assert vec.clients == loop.clients
     assert max_diff(vec.model, loop.model) < 1e-5
     assert torch.allclose(torch.tensor(vec.test_loss), torch.tensor(loop.test_loss), atol=1e-5)
@@ -165,7 +166,7 @@ def test_a_finished_client_is_left_untouched_while_others_still_train(digits):
     assert [len(b) for b in plan.batches] == [1, 5]
     vec, loop = small_model(), small_model()
     fh.fedavg_round(vec, digits.train, plan, cfg)
-    fh.fedavg_round(loop, digits.train, plan, config(**{**cfg.__dict__, "engine": "loop"}))
+    fh.fedavg_round(loop, digits.train, plan, replace(cfg, engine="loop"))
     assert max_diff(vec, loop) < 1e-6
     # and by the formula: the 1-sample client's single step, weighted 1/24, plus the other's, weighted 23/24
     one, many = small_model(), small_model()
@@ -280,6 +281,7 @@ def test_bad_run_inputs_are_refused_before_anything_runs(digits):
         (lambda: fh.run_fedavg(model, train, test, clients, {"rounds": 1}), TypeError, "FedAvgConfig"),
         (lambda: fh.train_central(model, train, test, cfg), TypeError, "CentralConfig"),
         (lambda: fh.plan_round(clients, cfg, 0), TypeError, "torch.Generator"),
+        (lambda: fh.fedavg_round(model, train, {"clients": [0]}, cfg), TypeError, "RoundPlan"),
         (lambda: fh.client_update(model, digits.x_train, digits.y_train[:3], [], 0.1), ValueError, "same number"),
         (lambda: fh.client_update(model, digits.x_train, digits.y_train, [], -1.0), ValueError, "learning rate"),
     ]
@@ -305,6 +307,21 @@ def test_progress_bar_follows_tqdm_disable_and_the_flag(monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     items = range(3)
     assert simulation._progress(items, None, "x") is items  # automatic: off under TQDM_DISABLE=1
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    monkeypatch.setenv("CI", "true")
+    assert simulation._progress(items, None, "x") is items  # and under CI
     assert simulation._progress(items, False, "x") is items
     bar = simulation._progress(items, True, "x")  # asked for explicitly: shown
     assert list(bar) == [0, 1, 2] and hasattr(bar, "set_postfix")
+
+
+def test_frozen_parameters_stay_put_in_both_engines(digits):
+    clients = fh.split_iid(digits.y_train[:100], 4)
+    model = small_model()
+    model[0].weight.requires_grad_(False)
+    runs = [fh.run_fedavg(model, digits.train, digits.test, clients, config(rounds=2, engine=e))
+            for e in ("vectorised", "loop")]
+    for run in runs:
+        assert torch.equal(run.model[0].weight, model[0].weight)
+        assert not torch.equal(run.model[0].bias, model[0].bias)
+    assert max_diff(*(run.model for run in runs)) < 1e-5

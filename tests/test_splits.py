@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 
 import fedavg_helpers as fh
 
@@ -127,3 +128,18 @@ def test_dirichlet_gives_up_when_min_size_cannot_be_met():
     labels = torch.zeros(6, dtype=torch.long)  # one class, six samples, six clients: almost never one each
     with pytest.raises(ValueError, match="use a larger alpha"):
         fh.split_dirichlet(labels, 6, alpha=0.01)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 60), num_classes=st.integers(1, 5), data=st.data())
+def test_any_feasible_request_covers_every_sample_once(n, num_classes, data):
+    labels = torch.tensor(data.draw(st.lists(st.integers(0, num_classes - 1), min_size=n, max_size=n)))
+    num_clients = data.draw(st.integers(1, n))
+    seed = data.draw(st.integers(0, 2**31))
+    splits = [fh.split_iid(labels, num_clients, seed=seed),
+              fh.split_dirichlet(labels, num_clients, alpha=1.0, seed=seed, min_size=0)]
+    if 2 * num_clients <= n:
+        splits.append(fh.split_shards(labels, num_clients, seed=seed))
+    for clients in splits:
+        assert len(clients) == num_clients
+        assert torch.equal(torch.cat(clients).sort().values, torch.arange(n))

@@ -1,0 +1,70 @@
+"""Averaging models without a trusted worker: the data owners' workers exchange additive secret shares.
+
+Each data owner scales its model by its weight, encodes it in fixed point and splits it into one share
+per worker (secret_sharing.share_tensors): every worker, its own included, gets one share of every model.
+Each worker adds up the shares it holds and sends only that partial sum to the model owner, who adds the
+partial sums and decodes the weighted average. A share, and a partial sum, are uniform noise on their
+own: the model owner learns the average and nothing else, and no single worker learns anything.
+"""
+import torch
+
+from . import serialize
+from .averaging import _check_models, _check_weights, _consume, _entries, _load_into
+from .errors import PrivacyError
+from .fixed_point import FixedPoint
+from .policy import _names, get_policy
+from .secret_sharing import add_shares, reconstruct_tensors, share_tensors
+
+
+def secret_shared_average(models, into: torch.nn.Module | None = None, weights=None, *,
+                          encoder: FixedPoint | None = None, generator: torch.Generator | None = None,
+                          seen: list | None = None):
+    """Average models (pointers on their owners' workers) by secret sharing; only the average comes back.
+
+    weights (e.g. sample counts) give sum_k w_k m_k / sum_k w_k. If `seen` is a list, the partial sums
+    the model owner received (one flat int64 vector per worker) are appended to it, to look at.
+    """
+    entries = _entries(models, "secret_shared_average()")
+    weights = _check_weights(weights, len(entries))
+    _check_models(models, entries, into, "secret_shared_average()")
+    workers = list(dict.fromkeys(p._location for p in models))
+    if len(workers) < 2:
+        raise ValueError(f"secret sharing needs at least two workers to hold shares, but every model is on "
+                         f"{workers[0].name}; with one worker its shares would add up to the secret")
+    owners = frozenset().union(*(p._location._owners(e) for p, e, w in zip(models, entries, weights) if w > 0))
+    policy = get_policy()
+    if owners and len(owners) < policy.min_contributors:
+        raise PrivacyError(f"this average depends on {_names(owners)}'s private data only; an average may be "
+                           f"released when it combines at least {policy.min_contributors} data owners")
+    encoder = FixedPoint() if encoder is None else encoder
+    bound = encoder.max_abs_for_sum(len(entries))
+    floats = [k for k, v in entries[0].obj.state_dict().items() if v.is_floating_point()]
+    total_weight = sum(weights)
+
+    held = {w: [] for w in workers}  # the shares each worker holds, one share-list per model
+    for p, entry, weight in zip(models, entries, weights):
+        state = entry.obj.state_dict()
+        scaled = [state[k].detach().double() * (weight / total_weight) for k in floats]
+        for worker, share in zip(workers, share_tensors(scaled, len(workers), encoder=encoder, max_abs=bound,
+                                                        generator=generator)):
+            if worker is not p._location:
+                nbytes = len(serialize.dumps(share))
+                p._location.bytes_sent += nbytes
+                worker.bytes_received += nbytes
+            held[worker].append(share)
+
+    partial_sums = []
+    for worker in workers:
+        partial = add_shares(held[worker])
+        worker.bytes_sent += len(serialize.dumps(partial))
+        partial_sums.append(partial)
+        if seen is not None:
+            seen.append(torch.cat([t.reshape(-1) for t in partial]))
+
+    averaged = serialize.loads(serialize.dumps(entries[0].obj))  # same architecture; non-float buffers from it
+    state = averaged.state_dict()
+    for k, value in zip(floats, reconstruct_tensors(partial_sums, encoder=encoder, dtype=torch.float64)):
+        state[k].copy_(value.to(state[k].dtype))
+    if policy.strict:
+        _consume(models, "consumed by a secret-shared aggregation (strict policy: each input is aggregated once)")
+    return averaged if into is None else _load_into(into, averaged.state_dict())
