@@ -17,6 +17,7 @@ from .client import local_batches, client_update, weighted_average, evaluate
 from .simulation import (FedAvgConfig, CentralConfig, History, RoundPlan, plan_round, fedavg_round, run_fedavg,
                          train_central)
 from .plotting import plot_label_distribution, plot_accuracy
+from .federated import share_data, run_fedavg_on_workers
 # --- end data and simulation ---
 
 # --- secure aggregation, differential privacy, robust aggregation (issue 5) ---

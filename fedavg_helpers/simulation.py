@@ -89,6 +89,7 @@ class History:
     test_loss: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
     clients: list[list[int]] = field(default_factory=list)  # ids of the clients picked each round
+    train_loss: list[float] = field(default_factory=list)  # clients' mean local loss (run_fedavg_on_workers)
     model: nn.Module | None = None
 
     def rounds_to_accuracy(self, target: float) -> int | None:

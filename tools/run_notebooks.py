@@ -1,5 +1,6 @@
 """Execute notebooks headlessly in fresh kernels; write the executed copies and HTML renderings to --out."""
 import argparse
+import os
 import pathlib
 import sys
 import time
@@ -12,6 +13,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def main(argv=None):
+    # the kernels inherit these: no progress bars in stored outputs, one thread for reproducible numbers
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("notebooks", nargs="+", type=pathlib.Path)
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "build")
