@@ -26,7 +26,7 @@ class _Entry:
 
     def __init__(self, obj, taint, private=False, aggregate=False, parent=None):
         self.obj, self.taint, self.private, self.aggregate = obj, taint, private, aggregate
-        self.parent, self.children = parent, []
+        self.parent, self.children = parent, None  # ids of entries that are parts of this one, made on demand
 
 
 class VirtualWorker:
@@ -88,6 +88,8 @@ class VirtualWorker:
         else:
             whole = self._store[parent]
             self._store[oid] = _Entry(obj, whole.taint, private, aggregate, parent)
+            if whole.children is None:
+                whole.children = []
             whole.children.append(oid)
         return oid
 
@@ -120,7 +122,7 @@ class VirtualWorker:
         if entry is None:
             return
         self._gone[oid] = why
-        for child in entry.children:
+        for child in entry.children or ():
             self._remove(child, f"the object it is part of was {why}")
 
     def _forget(self, oid: int) -> None:
@@ -130,7 +132,7 @@ class VirtualWorker:
             self._gone.pop(oid, None)
         elif entry.parent is not None:
             whole = self._store.get(entry.parent)
-            if whole is not None and oid in whole.children:
+            if whole is not None and whole.children and oid in whole.children:
                 whole.children.remove(oid)
 
 
