@@ -18,6 +18,8 @@ from .simulation import (FedAvgConfig, CentralConfig, History, RoundPlan, plan_r
                          train_central)
 from .plotting import plot_label_distribution, plot_accuracy
 from .federated import share_data, run_fedavg_on_workers
+from .aggregators import (RoundUpdates, mean_aggregator, dp_aggregator, median_aggregator, trimmed_mean_aggregator,
+                          krum_aggregator, multi_krum_aggregator, with_attackers)
 # --- end data and simulation ---
 
 # --- secure aggregation, differential privacy, robust aggregation (issue 5) ---

@@ -6,20 +6,28 @@ client runs E epochs of SGD with batch size B from the global model, and the glo
 n_k-weighted average. FedSGD is the special case E = 1, B = all local data. All randomness of a run comes
 from one torch.Generator seeded with config.seed and is used only by plan_round, once per round, so a run
 can be replayed exactly and both engines ("loop" and "vectorised") see the same clients and batches.
+With config.aggregator set (aggregators.py: differential privacy, robust rules), the engines hand the server
+every client's update instead and the aggregator decides the global step; its randomness (DP noise) comes from
+a second generator, also seeded by config.seed, so changing the aggregator never changes who trains on what.
 """
 import copy
+import hashlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ._checks import check_client_indices, check_int, check_real
+from .aggregators import RoundUpdates, _expected_clients
 from .client import client_update, evaluate, local_batches, weighted_average
-from .vectorised import check_vectorisable, round_vectorised
+from .dp import poisson_sample_clients
+from .vectorised import check_vectorisable, client_updates_vectorised, round_vectorised
 
 ENGINES = ("vectorised", "vectorized", "loop")
+SAMPLINGS = ("fixed", "poisson")
 
 
 def _check_progress(progress) -> None:
@@ -38,6 +46,10 @@ class FedAvgConfig:
     seed: int = 0                   # seeds client sampling and batch shuffling
     engine: str = "vectorised"      # "vectorised" (torch.func, all clients at once) or "loop" (one by one)
     progress: bool | None = None    # tqdm bar; None: only when interactive (never under TQDM_DISABLE=1 or CI)
+    # the server's rule: None is the n_k-weighted average of the models; else a function of a RoundUpdates
+    # returning the global step, e.g. fh.dp_aggregator(...), fh.median_aggregator() (see aggregators.py)
+    aggregator: Callable[[RoundUpdates], torch.Tensor] | None = None
+    sampling: str = "fixed"         # "fixed": max(1, round(C * K)) clients a round; "poisson": each joins w.p. C
 
     def __post_init__(self):
         check_int("rounds", self.rounds, minimum=1)
@@ -50,6 +62,12 @@ class FedAvgConfig:
         if self.engine not in ENGINES:
             raise ValueError(f"Invalid engine: {self.engine!r}; use 'vectorised' or 'loop'")
         _check_progress(self.progress)
+        if self.aggregator is not None and not callable(self.aggregator):
+            raise TypeError(f"aggregator must be None (the n_k-weighted average) or a function of a fh.RoundUpdates, "
+                            f"e.g. fh.median_aggregator(), got {type(self.aggregator).__name__}")
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"Invalid sampling: {self.sampling!r}; use 'fixed' (round(C * K) clients a round) or "
+                             "'poisson' (each client joins with probability C, as DP-FedAvg assumes)")
 
     @classmethod
     def fedsgd(cls, **settings) -> "FedAvgConfig":
@@ -103,19 +121,24 @@ class RoundPlan:
     clients: list[int]                   # ids of the picked clients, ascending
     indices: list[torch.Tensor]          # their training-sample ids
     batches: list[list[torch.Tensor]]    # their local steps, as positions into their own indices
+    num_clients: int | None = None       # K, the number of clients the round picked from
 
 
 def _plan_round(client_indices, config: FedAvgConfig, generator: torch.Generator) -> RoundPlan:
     num_clients = len(client_indices)
-    m = max(1, round(config.client_fraction * num_clients))
-    picked = torch.randperm(num_clients, generator=generator)[:m].sort().values.tolist()
+    if config.sampling == "poisson":  # each client independently with probability C: may pick none, or all
+        picked = poisson_sample_clients(num_clients, config.client_fraction, generator)
+    else:
+        m = max(1, round(config.client_fraction * num_clients))
+        picked = torch.randperm(num_clients, generator=generator)[:m].sort().values.tolist()
     batches = [local_batches(len(client_indices[k]), config.batch_size, config.local_epochs, generator)
                for k in picked]
-    return RoundPlan(clients=picked, indices=[client_indices[k] for k in picked], batches=batches)
+    return RoundPlan(clients=picked, indices=[client_indices[k] for k in picked], batches=batches,
+                     num_clients=num_clients)
 
 
 def plan_round(client_indices, config: FedAvgConfig, generator: torch.Generator) -> RoundPlan:
-    """Pick max(1, round(C * K)) clients and shuffle each one's local batches, drawing only from `generator`."""
+    """Pick max(1, round(C * K)) clients (or each with probability C) and shuffle their batches, drawing from `generator`."""
     if not isinstance(config, FedAvgConfig):
         raise TypeError(f"config must be a FedAvgConfig, got {type(config).__name__}")
     if not isinstance(generator, torch.Generator):
@@ -124,14 +147,65 @@ def plan_round(client_indices, config: FedAvgConfig, generator: torch.Generator)
     return _plan_round(check_client_indices(client_indices), config, generator)
 
 
-def _round_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, lr: float) -> dict:
+def _train_clients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, lr: float) -> list[nn.Module]:
     """The readable reference: each picked client trains its own copy of the global model, one after another."""
-    states = []
+    local_models = []
     for idx, batches in zip(plan.indices, plan.batches):
         local_model = copy.deepcopy(model)
         client_update(local_model, x[idx], y[idx], batches, lr)
-        states.append(local_model.state_dict())
+        local_models.append(local_model)
+    return local_models
+
+
+def _round_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, lr: float) -> dict:
+    """One round, client by client; return the n_k-weighted average state dict."""
+    states = [local_model.state_dict() for local_model in _train_clients(model, x, y, plan, lr)]
     return weighted_average(states, [len(idx) for idx in plan.indices])
+
+
+def _flat(model: nn.Module) -> torch.Tensor:
+    """Every trainable parameter of `model` in one vector, in named_parameters() order: what an update is made of."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
+
+
+def _client_updates_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, lr: float) -> torch.Tensor:
+    """One round, client by client; return the updates w_k - w as rows of an (m, d) tensor, in plan order."""
+    start = _flat(model)
+    return torch.stack([_flat(local_model) - start for local_model in _train_clients(model, x, y, plan, lr)])
+
+
+def _aggregation_generator(seed: int) -> torch.Generator:
+    """The generator randomised aggregators draw from: seeded by `seed`, but its own stream, not plan_round's."""
+    # Not manual_seed(seed) itself: the same seed would replay plan_round's stream of numbers.
+    digest = hashlib.sha256(f"fedavg-aggregation-{seed}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
+
+
+def _aggregate(model: nn.Module, updates: torch.Tensor, plan: RoundPlan, config: FedAvgConfig,
+               generator: torch.Generator | None) -> dict:
+    """Hand the round's updates to config.aggregator; return the global state after its step, w + Delta."""
+    start = _flat(model)
+    if plan.num_clients is None and config.sampling == "poisson":
+        raise ValueError("this RoundPlan does not say how many clients it picked from (num_clients), which Poisson "
+                         "sampling needs for q * K; make plans with fh.plan_round")
+    num_clients = len(plan.clients) if plan.num_clients is None else plan.num_clients
+    received = RoundUpdates(updates=updates, num_samples=torch.tensor([len(idx) for idx in plan.indices],
+                                                                      dtype=torch.int64),
+                            clients=list(plan.clients), global_params=start,
+                            expected_clients=_expected_clients(config.sampling, config.client_fraction, num_clients),
+                            sampling=config.sampling, generator=generator)
+    step = config.aggregator(received)
+    if not isinstance(step, torch.Tensor) or step.shape != start.shape or not step.is_floating_point():
+        got = f"shape {tuple(step.shape)} ({step.dtype})" if isinstance(step, torch.Tensor) else type(step).__name__
+        raise ValueError(f"the aggregator returned {got}; it must return one floating-point update of shape "
+                         f"{tuple(start.shape)}, the step Delta the global model takes (w + Delta)")
+    new = start + step.to(start.dtype)
+    state = model.state_dict()
+    names = [name for name, p in model.named_parameters() if p.requires_grad]
+    sizes = [p.numel() for p in model.parameters() if p.requires_grad]
+    for name, piece in zip(names, new.split(sizes)):
+        state[name] = piece.reshape(state[name].shape).clone()
+    return state
 
 
 def _check_split(data, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,24 +223,49 @@ def _check_split(data, name: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _engine(model: nn.Module, config: FedAvgConfig):
-    """The round function config.engine names, after checking it can train `model`."""
+    """A function running one planned round the way config names (engine, aggregator), after checking the model."""
     if not isinstance(config, FedAvgConfig):
         raise TypeError(f"config must be a FedAvgConfig, got {type(config).__name__}")
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module (the initial global model), got {type(model).__name__}")
-    if config.engine == "loop":
-        return _round_loop
-    check_vectorisable(model)
-    return round_vectorised
+    if config.engine != "loop":
+        check_vectorisable(model)
+    if config.aggregator is None:
+        average = _round_loop if config.engine == "loop" else round_vectorised
+
+        def averaged(model, x, y, plan, generator):
+            return average(model, x, y, plan, config.lr) if plan.clients else model.state_dict()
+        return averaged
+    if any(b.is_floating_point() for b in model.buffers()):
+        raise ValueError("an aggregator combines the clients' trainable parameters only, and this model has "
+                         "floating-point buffers (such as BatchNorm running statistics) that would bypass it; "
+                         "use a model without them (e.g. fh.mlp) or aggregator=None")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("the model has no trainable parameters, so clients have no updates to aggregate")
+    updates_of = _client_updates_loop if config.engine == "loop" else client_updates_vectorised
+
+    def aggregated(model, x, y, plan, generator):
+        if plan.clients:
+            updates = updates_of(model, x, y, plan, config.lr)
+        else:  # under Poisson sampling nobody may join; the aggregator still decides (DP adds its noise)
+            updates = _flat(model).new_zeros(0, _flat(model).numel())
+        return _aggregate(model, updates, plan, config, generator)
+    return aggregated
 
 
-def fedavg_round(model: nn.Module, train, plan: RoundPlan, config: FedAvgConfig) -> nn.Module:
-    """Run one planned round with config.engine and load the averaged weights into `model` (in place)."""
+def fedavg_round(model: nn.Module, train, plan: RoundPlan, config: FedAvgConfig,
+                 generator: torch.Generator | None = None) -> nn.Module:
+    """Run one planned round with config.engine and load the new global weights into `model` (in place).
+
+    `generator` feeds a randomised config.aggregator (DP noise); None means torch's global generator.
+    """
     engine = _engine(model, config)
     if not isinstance(plan, RoundPlan):
         raise TypeError(f"plan must be a RoundPlan from plan_round, got {type(plan).__name__}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     x, y = _check_split(train, "train")
-    model.load_state_dict(engine(model, x, y, plan, config.lr))
+    model.load_state_dict(engine(model, x, y, plan, generator))
     return model
 
 
@@ -204,11 +303,12 @@ def run_fedavg(model: nn.Module, train, test, client_indices, config: FedAvgConf
     clients = check_client_indices(client_indices, len(x))
     global_model = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(config.seed)
+    aggregation_generator = _aggregation_generator(config.seed)
     history = History(model=global_model)
     rounds = _progress(range(config.rounds), config.progress, "FedSGD" if config.is_fedsgd else "FedAvg")
     for _ in rounds:
         plan = _plan_round(clients, config, generator)
-        global_model.load_state_dict(engine(global_model, x, y, plan, config.lr))
+        global_model.load_state_dict(engine(global_model, x, y, plan, aggregation_generator))
         loss, accuracy = evaluate(global_model, x_test, y_test)
         history.test_loss.append(loss)
         history.test_accuracy.append(accuracy)

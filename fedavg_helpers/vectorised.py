@@ -2,7 +2,8 @@
 
 It computes what the per-client loop in simulation.py computes (that loop is the readable reference):
 client k takes one SGD step per planned batch from the global model, then the server takes the
-n_k-weighted average. Here step s of all clients is a single vmap(grad(loss)) call over parameters
+n_k-weighted average (round_vectorised), or receives every client's update (client_updates_vectorised,
+for FedAvgConfig.aggregator). Here step s of all clients is a single vmap(grad(loss)) call over parameters
 stacked along a new leading client dimension. Clients may hold different amounts of data:
 - clients are sorted by their number of steps, longest first, so the clients still training at step s
   are a prefix of the stack; finished clients are left out of the call and their parameters stay as they are;
@@ -61,8 +62,8 @@ def _client_loss(model: nn.Module, params: dict, x: torch.Tensor, y: torch.Tenso
     return -(log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1) * w).sum()
 
 
-def round_vectorised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan, lr: float) -> dict[str, torch.Tensor]:
-    """Run one planned round for all its clients together; return the n_k-weighted average state dict."""
+def _train_stacked(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan, lr: float):
+    """Train all the plan's clients together; return their order in the stack, their sizes, and the stacked parameters."""
     order, sizes, active, ids, weights = _pack(plan, x.dtype)
     # one copy of every trainable parameter per client; frozen ones stay shared, as torch.optim would skip them
     stacked = {name: p.detach().expand(len(order), *p.shape).clone()
@@ -74,6 +75,23 @@ def round_vectorised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan, l
         grads = step_grads(params, xs[s, :live], ys[s, :live], weights[s, :live])
         for name, p in params.items():
             p.add_(grads[name], alpha=-lr)  # the SGD step, as torch.optim.SGD takes it
+    return order, sizes, stacked
+
+
+def round_vectorised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan, lr: float) -> dict[str, torch.Tensor]:
+    """Run one planned round for all its clients together; return the n_k-weighted average state dict."""
+    _, sizes, stacked = _train_stacked(model, x, y, plan, lr)
     state = model.state_dict()
     state.update({name: _weighted_mean(t, sizes) for name, t in stacked.items()})
     return state
+
+
+def client_updates_vectorised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan, lr: float) -> torch.Tensor:
+    """Run one planned round for all its clients together; return their updates w_k - w as rows of an (m, d) tensor.
+
+    Row i belongs to plan.clients[i]; a row is every trainable parameter flattened, in named_parameters() order.
+    """
+    order, _, stacked = _train_stacked(model, x, y, plan, lr)
+    start = torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
+    trained = torch.cat([t.reshape(len(order), -1) for t in stacked.values()], dim=1)  # rows in stack order
+    return trained[torch.argsort(torch.tensor(order))] - start  # back to the plan's order
