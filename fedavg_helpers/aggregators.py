@@ -30,6 +30,7 @@ class RoundUpdates:
     clients: list[int]                     # the picked clients' ids, ascending (the rows' order)
     global_params: torch.Tensor            # (d,): w, the flattened global model every client started from
     expected_clients: float                # q * K under Poisson sampling; the fixed m = max(1, round(C * K)) otherwise
+    num_clients: int                       # K, the number of clients in the federation
     sampling: str = "fixed"                # FedAvgConfig.sampling: "fixed" or "poisson"
     generator: torch.Generator | None = None  # for randomised rules (DP noise); None means torch's global generator
 
@@ -145,6 +146,10 @@ def with_attackers(aggregator: Aggregator | None, attackers: Iterable[int],
                         f"got {type(attack).__name__}")
 
     def attacked(r: RoundUpdates) -> torch.Tensor:
+        unknown = sorted(k for k in attackers if k >= r.num_clients)
+        if unknown:
+            raise ValueError(f"attackers {unknown} are not clients: there are {r.num_clients} (ids 0 to "
+                             f"{r.num_clients - 1})")
         updates = r.updates.clone()
         for i, k in enumerate(r.clients):
             if k in attackers:

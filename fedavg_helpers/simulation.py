@@ -193,7 +193,7 @@ def _aggregate(model: nn.Module, updates: torch.Tensor, plan: RoundPlan, config:
                                                                       dtype=torch.int64),
                             clients=list(plan.clients), global_params=start,
                             expected_clients=_expected_clients(config.sampling, config.client_fraction, num_clients),
-                            sampling=config.sampling, generator=generator)
+                            num_clients=num_clients, sampling=config.sampling, generator=generator)
     step = config.aggregator(received)
     if not isinstance(step, torch.Tensor) or step.shape != start.shape or not step.is_floating_point():
         got = f"shape {tuple(step.shape)} ({step.dtype})" if isinstance(step, torch.Tensor) else type(step).__name__

@@ -99,6 +99,7 @@ def test_the_aggregator_receives_each_clients_w_k_minus_w_and_n_k(digits, engine
     assert r.clients == plan.clients and len(r) == 6
     assert r.num_samples.tolist() == [len(clients[k]) for k in plan.clients]
     assert torch.equal(r.global_params, flat(model)) and r.expected_clients == 6 and r.sampling == "fixed"
+    assert r.num_clients == 10
     assert (r.updates - by_hand_updates(model, digits, plan, cfg.lr)).abs().max() < 1e-6
 
 
@@ -280,6 +281,8 @@ def test_bad_aggregator_arguments_are_refused_when_made(call, error, match):
     (lambda: (lambda r: None), {}, ValueError, "returned NoneType"),
     (lambda: fh.with_attackers(None, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, lambda u: u[:3]), {}, ValueError,
      "attack returned \\(3,\\) for client"),
+    (lambda: fh.with_attackers(None, {3, 10, 12}, fh.scale_attack), {}, ValueError,
+     "attackers \\[10, 12\\] are not clients: there are 10 \\(ids 0 to 9\\)"),
     (lambda: fh.median_aggregator(), {"sampling": "poisson", "client_fraction": 0.001}, ValueError,
      "median_aggregator\\(\\): a round picked 0 clients .*Poisson"),
 ])
