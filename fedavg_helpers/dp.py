@@ -15,8 +15,10 @@ Language Models"), with every client weighted equally:
    `dp_epsilon` composes `rounds` of them with dp-accounting's RDP (or PLD) accountant and reports
    epsilon at a chosen delta, for the add-or-remove-one-client relation (user-level privacy).
 
-Clipping and noise are sums and per-client scalings, so they combine with secure aggregation: clients
-clip before masking, and only the noisy sum is ever revealed.
+Clipping is per client and noise is added to a sum, so both can combine with secure aggregation: each
+client clips before masking, and the noise must then be added by the clients themselves (each a share
+of it, so that no single party knows the total noise); if the server adds it after unmasking, the
+server has seen the exact sum. This module adds the noise centrally, as McMahan et al. (2018) describe.
 """
 
 import math
@@ -94,6 +96,8 @@ def dp_epsilon(noise_multiplier: float, sample_rate: float, rounds: int, delta: 
         return 0.0  # nothing released, nothing spent
     import dp_accounting  # imported here so the rest of the package works without it
     from dp_accounting import pld, rdp
+    import logging
+    logging.getLogger("absl").setLevel(max(logging.getLogger("absl").level, logging.ERROR))  # notes on skipped orders
 
     event = dp_accounting.SelfComposedDpEvent(
         dp_accounting.PoissonSampledDpEvent(sample_rate, dp_accounting.GaussianDpEvent(noise_multiplier)), rounds)

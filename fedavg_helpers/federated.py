@@ -41,6 +41,10 @@ def run_fedavg_on_workers(model: nn.Module, workers, secure_worker, train, test,
         raise TypeError(f"config must be a FedAvgConfig, got {type(config).__name__}")
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module (the initial global model), got {type(model).__name__}")
+    if config.aggregator is not None or config.sampling != "fixed":
+        raise ValueError("run_fedavg_on_workers averages on the secure worker with fh.secure_average and picks a "
+                         "fixed number of clients each round; for aggregators and Poisson sampling use fh.run_fedavg "
+                         "(set FedAvgConfig(aggregator=None, sampling='fixed') here)")
     secure_worker = get_worker(secure_worker)
     x_test, y_test = _check_split(test, "test")
     clients = check_client_indices(client_indices, len(_check_split(train, "train")[0]))

@@ -18,7 +18,9 @@ recovered from a sum, so a server cannot do both with these tools: it either see
 (robustness, no input privacy) or only the total (privacy, no robustness). Computing a median inside
 secure multi-party computation is possible but far more costly than a secure sum; what does combine
 cheaply with a secure sum is a per-client bound, such as the norm clipping of DP-FedAvg (`dp`), which
-limits how far any one client can move the average without ever singling it out.
+limits how far any one client can move the average, provided the bound is enforced where the server
+cannot see (for example checked inside the protocol with a zero-knowledge proof); a client that skips
+its own clipping is not stopped by masking.
 
 All functions take the n client updates as a list of 1-D tensors or an (n, d) tensor and return a 1-D tensor
 (use `flatten_params` / `unflatten_params` for models).

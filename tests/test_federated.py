@@ -59,4 +59,7 @@ def test_bad_inputs(digits):
         fh.share_data(workers[:3], train, idx)
     with pytest.raises(TypeError, match="FedAvgConfig"):
         fh.run_fedavg_on_workers(fh.mlp(64, 10), workers, secure_worker, train, digits.test, idx, config={})
+    for config in (fh.FedAvgConfig(aggregator=fh.median_aggregator()), fh.FedAvgConfig(sampling="poisson")):
+        with pytest.raises(ValueError, match="use fh.run_fedavg"):
+            fh.run_fedavg_on_workers(fh.mlp(64, 10), workers, secure_worker, train, digits.test, idx, config)
     assert all(len(w) == 0 for w in workers)
