@@ -1,4 +1,4 @@
-"""Argument checks shared by the data and simulation modules, so every bad value gets the same clear message."""
+"""Argument checks shared across the package, so every bad value gets the same clear message."""
 import math
 import numbers
 
@@ -61,3 +61,20 @@ def check_client_indices(client_indices, num_samples: int | None = None) -> list
             raise ValueError(f"client {k}: index {int(idx.max())} is outside the training set of {num_samples} samples")
         checked.append(idx.long())
     return checked
+
+
+def check_weights(weights, n: int) -> list[float]:
+    """Validate aggregation weights (None means equal): n finite, non-negative numbers, not all zero."""
+    if weights is None:
+        return [1.0] * n
+    if isinstance(weights, torch.Tensor) and weights.dim() != 1:
+        raise ValueError(f"weights must be 1-D (one per input), got shape {tuple(weights.shape)}")
+    weights = [float(w) for w in (weights.tolist() if isinstance(weights, torch.Tensor) else weights)]
+    if len(weights) != n:
+        raise ValueError(f"got {len(weights)} weights for {n} inputs; give one weight per input (e.g. its sample count)")
+    bad = [w for w in weights if not math.isfinite(w) or w < 0]
+    if bad:
+        raise ValueError(f"Invalid weight: {bad[0]}. Weights must be finite and non-negative (e.g. sample counts).")
+    if sum(weights) == 0:
+        raise ValueError("all weights are zero, so the average is undefined; give at least one input a positive weight")
+    return weights

@@ -1,27 +1,11 @@
 """Aggregation on a trusted worker: the only results that leave it are averages over several data owners."""
-import math
-
 import torch
 
 from . import serialize
+from ._checks import check_weights as _check_weights
 from .errors import WorkerError
 from .pointer import Pointer
 from .worker import VirtualWorker, get_worker
-
-
-def _check_weights(weights, n: int) -> list[float]:
-    """Validate aggregation weights: n finite, non-negative numbers that do not all vanish."""
-    if weights is None:
-        return [1.0] * n
-    weights = [float(w) for w in (weights.tolist() if isinstance(weights, torch.Tensor) else weights)]
-    if len(weights) != n:
-        raise ValueError(f"got {len(weights)} weights for {n} inputs; give one weight per input (e.g. its sample count)")
-    bad = [w for w in weights if not math.isfinite(w) or w < 0]
-    if bad:
-        raise ValueError(f"Invalid weight: {bad[0]}. Weights must be finite and non-negative (e.g. sample counts).")
-    if sum(weights) == 0:
-        raise ValueError("all weights are zero, so the average is undefined; give at least one input a positive weight")
-    return weights
 
 
 def _trusted(secure_worker) -> VirtualWorker:

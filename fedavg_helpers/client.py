@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_int, check_real
+from ._checks import check_int, check_real, check_weights
 
 
 def local_batches(num_samples: int, batch_size: int | None, epochs: int = 1,
@@ -70,16 +70,7 @@ def weighted_average(state_dicts: Sequence[Mapping[str, torch.Tensor]], weights)
     """
     if isinstance(state_dicts, Mapping) or not isinstance(state_dicts, Sequence) or not state_dicts:
         raise TypeError("state_dicts must be a non-empty list of state dicts, e.g. [m.state_dict() for m in models]")
-    weights = torch.as_tensor(weights.tolist() if isinstance(weights, torch.Tensor) else list(weights),
-                              dtype=torch.float64)
-    if weights.dim() != 1 or len(weights) != len(state_dicts):
-        raise ValueError(f"got {weights.numel()} weights for {len(state_dicts)} state dicts; "
-                         "give one weight per client, e.g. its number of samples")
-    if not torch.isfinite(weights).all() or (weights < 0).any():
-        bad = weights[~torch.isfinite(weights) | (weights < 0)][0].item()
-        raise ValueError(f"Invalid weight: {bad}. Weights must be finite and non-negative (e.g. sample counts)")
-    if weights.sum() == 0:
-        raise ValueError("all weights are zero, so the average is undefined; give some client a positive weight")
+    weights = torch.tensor(check_weights(weights, len(state_dicts)), dtype=torch.float64)
     first = state_dicts[0]
     for k, sd in enumerate(state_dicts[1:], start=1):
         if sd.keys() != first.keys():

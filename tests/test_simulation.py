@@ -65,7 +65,7 @@ def test_weighted_average_is_the_sample_weighted_mean_formula():
 @pytest.mark.parametrize("states, weights, error, words", [
     ([{"w": torch.ones(2)}, {"v": torch.ones(2)}], [1, 1], ValueError, "keys"),
     ([{"w": torch.ones(2)}, {"w": torch.ones(3)}], [1, 1], ValueError, "shape"),
-    ([{"w": torch.ones(2)}], [1, 1], ValueError, "2 weights for 1 state dicts"),
+    ([{"w": torch.ones(2)}], [1, 1], ValueError, "2 weights for 1 inputs"),
     ([{"w": torch.ones(2)}] * 2, [1, -1], ValueError, "Invalid weight: -1.0"),
     ([{"w": torch.ones(2)}] * 2, [1, float("nan")], ValueError, "Invalid weight: nan"),
     ([{"w": torch.ones(2)}] * 2, [0, 0], ValueError, "all weights are zero"),
