@@ -3,7 +3,8 @@
 The many-client simulator (simulation.py) is fast because it skips workers and pointers. This loop
 keeps them, for a handful of named data owners, so the lesson of notebooks 01-04 scales to real
 data: every client trains on its own worker, models meet only on the trusted worker, and the model
-owner sees only averages. It follows the same RoundPlan as the simulator, so both give the same model.
+owner sees only averages. It follows the same RoundPlan as the simulator, so both pick the same clients
+and batches and give the same model, up to the rounding of the average (secure_average sums, then divides).
 """
 import copy
 
