@@ -1,5 +1,6 @@
-"""Every test starts with no workers and the default privacy policy."""
+"""Shared fixtures: one torch thread, the digits once per session, and for every test no workers and the default policy."""
 import pytest
+import torch
 
 import fedavg_helpers as fh
 from fedavg_helpers import worker as _worker
@@ -12,3 +13,18 @@ def fresh_federation():
     yield
     fh.set_policy(previous)
     _worker._workers.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP waits can cost 10x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The standard train/test split of scikit-learn's digits (seed 0), loaded once."""
+    return fh.load_digits_split(seed=0)

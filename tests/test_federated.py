@@ -5,11 +5,6 @@ import torch
 import fedavg_helpers as fh
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return fh.load_digits_split(seed=0)
-
-
 def small_problem(digits, n_clients=4, per_client=30):
     x, y = digits.train
     idx = fh.split_iid(y[: n_clients * per_client], n_clients, seed=0)

@@ -10,20 +10,6 @@ from torch import nn
 import fedavg_helpers as fh
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP waits can cost 10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return fh.load_digits_split()
-
-
 def small_model(seed=0):
     torch.manual_seed(seed)
     return fh.mlp(64, 16, 10)
