@@ -21,6 +21,14 @@ def inputs(n=N, d=D, seed=0):
     return [torch.rand(d, generator=g, dtype=torch.float64) * 2 - 1 for _ in range(n)]
 
 
+def shared_keys(config):
+    """Clients and a server that have run rounds 0 and 1; returns them and each client's inbox of shares."""
+    clients = [fh.SecAggClient(i, config) for i in range(config.n_clients)]
+    server = fh.SecAggServer(config)
+    keys = server.collect_public_keys({c.cid: c.advertise_keys() for c in clients})
+    return clients, server, server.route_shares({c.cid: c.share_keys(keys) for c in clients})
+
+
 def top_byte(v):
     return (v >> 56) & 0xFF
 
@@ -151,11 +159,7 @@ def test_models_aggregate_through_flat_vectors():
 
 
 def test_an_input_above_the_bound_is_refused_and_the_client_can_retry():
-    config = fh.SecAggConfig(3, 2, 4, max_abs=1.0)
-    clients = [fh.SecAggClient(i, config) for i in range(3)]
-    server = fh.SecAggServer(config)
-    keys = server.collect_public_keys({c.cid: c.advertise_keys() for c in clients})
-    inboxes = server.route_shares({c.cid: c.share_keys(keys) for c in clients})
+    clients, server, inboxes = shared_keys(fh.SecAggConfig(3, 2, 4, max_abs=1.0))
     too_big = torch.tensor([0.5, 2.0, 0.0, 0.0])
     with pytest.raises(OverflowError, match="exceeds the agreed bound"):
         clients[0].masked_input(too_big, inboxes[0])
@@ -166,11 +170,7 @@ def test_an_input_above_the_bound_is_refused_and_the_client_can_retry():
 
 
 def test_clients_refuse_unmasking_requests_that_could_expose_them():
-    config = fh.SecAggConfig(4, 3, 8)
-    clients = [fh.SecAggClient(i, config) for i in range(4)]
-    server = fh.SecAggServer(config)
-    keys = server.collect_public_keys({c.cid: c.advertise_keys() for c in clients})
-    inboxes = server.route_shares({c.cid: c.share_keys(keys) for c in clients})
+    clients, server, inboxes = shared_keys(fh.SecAggConfig(4, 3, 8))
     for c in clients:
         c.masked_input(torch.zeros(8), inboxes[c.cid])
     with pytest.raises(ValueError, match="client 0 is not in the survivor list"):
@@ -187,11 +187,7 @@ def test_clients_refuse_unmasking_requests_that_could_expose_them():
 
 def test_a_tampered_share_is_detected_before_the_client_answers():
     from cryptography.exceptions import InvalidTag
-    config = fh.SecAggConfig(3, 2, 4)
-    clients = [fh.SecAggClient(i, config) for i in range(3)]
-    server = fh.SecAggServer(config)
-    keys = server.collect_public_keys({c.cid: c.advertise_keys() for c in clients})
-    inboxes = server.route_shares({c.cid: c.share_keys(keys) for c in clients})
+    clients, server, inboxes = shared_keys(fh.SecAggConfig(3, 2, 4))
     inboxes[0][1] = bytes([inboxes[0][1][0] ^ 1]) + inboxes[0][1][1:]  # the relaying server flips one bit
     survivors = server.collect_masked_inputs({c.cid: c.masked_input(torch.zeros(4), inboxes[c.cid]) for c in clients})
     with pytest.raises(InvalidTag):
