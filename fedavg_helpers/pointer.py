@@ -300,7 +300,7 @@ _sendable: set = set()
 
 def _check_sendable(fn) -> None:
     """A function travels by name, as pickle sends it; lambdas and closures cannot."""
-    key = id(fn)
+    key = (getattr(fn, "__module__", None), getattr(fn, "__qualname__", None))  # what pickle sends for it
     if key in _sendable:
         return
     try:
@@ -310,7 +310,8 @@ def _check_sendable(fn) -> None:
             f"cannot run {fn!r} on a worker: it cannot be serialized ({e}). "
             "Define the function at module level (not as a lambda or closure) so it can travel by name."
         ) from None
-    _sendable.add(key)
+    if None not in key:
+        _sendable.add(key)
 
 
 def send(obj, worker, private: bool = False) -> Pointer:
