@@ -38,16 +38,21 @@ def _aggregate(pointers, entries, worker: VirtualWorker, combine, weights):
     Only inputs with a positive weight count as contributors. Under the strict policy an aggregation
     consumes its inputs, so the same updates cannot be combined twice with different weights.
     """
-    objects, owners = [], frozenset()
+    owners = frozenset()
     for p, entry, w in zip(pointers, entries, weights):
-        source = p._location
-        entry_owners = source._owners(entry)
+        entry_owners = p._location._owners(entry)
         if w > 0:
             owners |= entry_owners
+        if p._location is not worker:
+            p._location.effective_policy().check_move(entry.obj, entry_owners, p._location, worker)
+    # refuse before anything travels: the inputs are of the result's kind (models, or scalar losses)
+    worker.effective_policy().check_get(worker, entries[0].obj, owners, aggregate=True)
+    objects = []
+    for p, entry in zip(pointers, entries):
+        source = p._location
         if source is worker:
             objects.append(entry.obj)
             continue
-        source.effective_policy().check_move(entry.obj, entry_owners, source, worker)
         blob = serialize.dumps(entry.obj)
         source.bytes_sent += len(blob)
         worker.bytes_received += len(blob)

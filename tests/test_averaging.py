@@ -94,3 +94,13 @@ def test_average_losses_needs_scalars(fed):
     workers, data, _ = fed
     with pytest.raises(TypeError, match="scalars"):
         fh.average_losses([data["bob"] * 1, data["alice"] * 1], workers["secure_worker"])
+
+
+def test_a_refused_average_moves_no_bytes(fed):
+    workers, data, _ = fed
+    losses = [(data["bob"] ** 2).mean(), (data["bob"] ** 3).mean()]
+    fh.set_policy(fh.PrivacyPolicy(allow_scalar_metrics=False))
+    before = [(w.bytes_sent, w.bytes_received) for w in workers.values()]
+    with pytest.raises(fh.PrivacyError):
+        fh.average_losses(losses, workers["secure_worker"])
+    assert [(w.bytes_sent, w.bytes_received) for w in workers.values()] == before
