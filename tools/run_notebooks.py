@@ -31,6 +31,7 @@ def main(argv=None):
         start = time.perf_counter()
         nb = nbformat.read(path, as_version=4)
         NotebookClient(nb, timeout=args.timeout, kernel_name="python3", record_timing=False,
+                       extra_arguments=["--IPKernelApp.log_level=ERROR"],
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         print(f"ran {rel} in {time.perf_counter() - start:.1f} s", flush=True)
         if args.inplace:
