@@ -96,7 +96,7 @@ def main():
     n_params, base, contender = bench_send()
     train_ratio, send_ratio = ptrs / plain, contender / base
     steps = -(-900 // 32)
-    print(f"one epoch, MLP 64-128-10, 900 samples, batch 32 (best of 15)")
+    print("one epoch, MLP 64-128-10, 900 samples, batch 32 (best of 15)")
     print(f"  plain torch   {plain * 1e3:8.2f} ms")
     print(f"  via pointers  {ptrs * 1e3:8.2f} ms   ratio {train_ratio:.3f}x  (target <= 1.10x)")
     print(f"  overhead per batch: {(ptrs - plain) / steps * 1e6:.0f} us for 8 pointer operations (zero_grad, two slices, forward, loss, backward (2), step)")

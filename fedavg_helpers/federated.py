@@ -13,9 +13,9 @@ from torch import nn
 
 from .averaging import average_losses, secure_average
 from .client import client_update, evaluate
-from .pointer import Pointer, send
+from .pointer import Pointer, remote, send
 from .simulation import FedAvgConfig, History, _check_split, plan_round
-from .worker import VirtualWorker, get_worker
+from .worker import get_worker
 from ._checks import check_client_indices
 
 
@@ -75,5 +75,4 @@ def run_fedavg_on_workers(model: nn.Module, workers, secure_worker, train, test,
 
 def remote_client_update(model: Pointer, x: Pointer, y: Pointer, batches, lr: float) -> Pointer:
     """client_update run on the worker that holds model, x and y; returns a pointer to its mean local loss."""
-    from .pointer import remote
     return remote(client_update, model, x, y, batches, lr)
