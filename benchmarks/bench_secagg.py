@@ -176,7 +176,7 @@ def main():
             del xs
     paper = paper_setting()
     print("\nexpansion = bytes a client uploads / bytes of its plain float32 vector (4 per entry); 'down' is what it receives."
-          f"\nclient time is the mean over surviving clients of all four rounds; the server time includes unmasking.")
+          "\nclient time is the mean over surviving clients of all four rounds; the server time includes unmasking.")
     print(f"At Bonawitz et al.'s setting (2**10 users, 2**20 entries; computed from our message sizes, not run):"
           f"\n  ours uploads {paper['upload_vs_float32']:.3f}x a float32 vector (up + down: {paper['total_vs_float32']:.3f}x): "
           f"2x for 64-bit ring elements vs 32-bit floats, + {paper['overhead_vs_float32']:.3f}x for keys and shares."
