@@ -35,16 +35,14 @@ def _aggregate(pointers, entries, worker: VirtualWorker, combine, weights):
 
     Inputs that are not on the worker yet travel there as copies (their pointers stay valid);
     the result is marked as an aggregate, the one kind of object the strict policy lets leave.
-    Only inputs with a positive weight count as contributors. Under the strict policy an aggregation
-    consumes its inputs, so the same updates cannot be combined twice with different weights.
+    Only inputs with real weight count as contributors (PrivacyPolicy.contributors). Under the strict policy
+    an aggregation consumes its inputs, so the same updates cannot be combined twice with different weights.
     """
-    owners = frozenset()
-    for p, entry, w in zip(pointers, entries, weights):
-        entry_owners = p._location._owners(entry)
-        if w > 0:
-            owners |= entry_owners
+    owner_sets = [p._location._owners(entry) for p, entry in zip(pointers, entries)]
+    for p, entry, entry_owners in zip(pointers, entries, owner_sets):
         if p._location is not worker:
             p._location.effective_policy().check_move(entry.obj, entry_owners, p._location, worker)
+    owners = worker.effective_policy().contributors(owner_sets, weights)
     # refuse before anything travels: the inputs are of the result's kind (models, or scalar losses)
     worker.effective_policy().check_get(worker, entries[0].obj, owners, aggregate=True)
     objects = []

@@ -89,8 +89,10 @@ class FixedPoint:
                 raise ValueError("encode got NaN or infinite values; a fixed-point ring holds finite numbers only")
             biggest = x64.abs().max().item()
             if biggest > limit:
+                fix = ("raise max_abs" if max_abs is not None
+                       else "use fewer fractional bits, e.g. FixedPoint(frac_bits=16), for a wider range")
                 raise OverflowError(f"value {biggest:.6g} exceeds the agreed bound |x| <= {limit:.6g}; "
-                                    "clip the input (e.g. x.clamp(-max_abs, max_abs)) or raise max_abs")
+                                    f"clip the input (e.g. x.clamp(-max_abs, max_abs)) or {fix}")
         # x * 2**f is exact in float64 (a power-of-two scale); round() is then the only error.
         return torch.round(x64 * self.scale).to(torch.int64)
 

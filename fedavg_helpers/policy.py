@@ -68,6 +68,18 @@ class PrivacyPolicy:
                    "several data owners, e.g. with fh.secure_average(...)")
         raise PrivacyError(f"{what}; {rule}. Instead, {fix}.")
 
+    def contributors(self, owner_sets, weights) -> frozenset:
+        """The data owners an aggregate counts as combining: those whose inputs carry real weight.
+
+        A zero weight never counts. Under strict, an input counts only if its share of the total weight is
+        at least half an equal share, 1 / (2n): otherwise weights such as [1, 1e-12] would pass the rule
+        while returning one owner's model.
+        """
+        total, n = sum(weights), len(weights)
+        floor = total / (2 * n) if self.strict else 0.0
+        counted = [owners for owners, w in zip(owner_sets, weights) if w > 0 and w >= floor]
+        return frozenset().union(*counted)
+
     def check_run(self, worker) -> None:
         """Under strict, a trusted worker runs nothing but its aggregation functions (so no crafted inputs)."""
         if self.strict and worker.trusted:

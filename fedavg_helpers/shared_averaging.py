@@ -31,8 +31,8 @@ def secret_shared_average(models, into: torch.nn.Module | None = None, weights=N
     if len(workers) < 2:
         raise ValueError(f"secret sharing needs at least two workers to hold shares, but every model is on "
                          f"{workers[0].name}; with one worker its shares would add up to the secret")
-    owners = frozenset().union(*(p._location._owners(e) for p, e, w in zip(models, entries, weights) if w > 0))
     policy = get_policy()
+    owners = policy.contributors([p._location._owners(e) for p, e in zip(models, entries)], weights)
     if owners and len(owners) < policy.min_contributors:
         raise PrivacyError(f"this average depends on {_names(owners)}'s private data only; an average may be "
                            f"released when it combines at least {policy.min_contributors} data owners")

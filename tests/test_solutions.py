@@ -4,6 +4,7 @@ import pathlib
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
 
@@ -54,3 +55,74 @@ def test_notebook_04():
     change, _, _ = nb.exercise_2()
     assert change > 1e-3
     assert "at least 3 data owners" in nb.exercise_3()
+
+
+def test_notebook_05():
+    nb = load("nb05_fedavg_on_digits")
+    rounds, speedup = nb.exercise_1()
+    assert rounds["FedSGD"][0.95][1] == 11 and rounds["FedAvg"][0.95][1] == 3
+    assert speedup[0.95] > 3 * 1.2  # far above the 1.2x of the 100-client IID table
+    assert rounds["FedAvg"][0.90][0] == [1, 1, 1]
+    sweep, full_batch = nb.exercise_2()
+    assert sweep[4.0] < 0.3 and sweep[2.0] > sweep[4.0] + 0.5
+    assert max(sweep, key=sweep.get) == 2.0
+    assert full_batch == {2.0: (5, 12), 4.0: (None, None)}
+    by_fraction = nb.exercise_3()
+    assert [row["median rounds"] for row in by_fraction.values()] == [13, 7, 5]
+    assert [row["models until 90%"] for row in by_fraction.values()] == [65, 140, 250]
+    result, _ = nb.exercise_4(plot=False)  # the figure is for the reader, and slow to draw
+    assert result[0.05]["clients"] == 80
+    assert result[100.0]["speed-up"] == 2.5 and result[1.0]["speed-up"] == 2.0
+    assert result[0.05]["FedSGD"] == ([None, None, None], None) and result[0.05]["FedAvg"][1] == 17
+    assert result[0.05]["FedSGD, eta = 1"][1] == 19
+    refusal, owner, identical, raised_most, most_frequent = nb.exercise_5()
+    assert "over at least 2 data owners" in refusal
+    assert owner == "eve" and identical and raised_most == most_frequent == [1, 3, 9]
+
+
+def test_notebook_06():
+    nb = load("nb06_secure_aggregation")
+    true_bias, by_attack_1, by_attack_3, whole_bias_refused = nb.exercise_1()
+    assert by_attack_1 == true_bias and abs(by_attack_3 - true_bias) < 1e-6 and whole_bias_refused
+    message, wrapped, with_23_bits = nb.exercise_2()
+    assert "exceeds the agreed bound" in message
+    assert wrapped == -99_511_627_776 and with_23_bits == 1e12
+    cases = nb.exercise_3()
+    before_sharing, before_masking = cases["drop_before_sharing"], cases["drop_before_masking"]
+    assert before_sharing["U_2"] == [0, 2, 3, 4] and before_sharing["keys rebuilt"] == []
+    assert before_masking["keys rebuilt"] == [1]
+    assert (before_sharing["shares per unmasking answer"], before_masking["shares per unmasking answer"]) == (4, 5)
+    assert before_sharing["error"] < 4 * 2 ** -25 and before_masking["error"] < 4 * 2 ** -25
+    table, spread = nb.exercise_4()
+    assert len(table) == 96 and all(ok == (len(dropped) <= 2) for (_, dropped), ok in table.items())
+    assert spread == (True, False)
+    recovered, true_data, skewed_weights_refused = nb.exercise_5()
+    assert torch.allclose(recovered, true_data, atol=1e-6)
+    assert skewed_weights_refused
+
+
+def test_notebook_07():
+    nb = load("nb07_privacy_and_robustness")
+    result, better_each_seed = nb.exercise_1()
+    assert result[100]["epsilon"] == result[300]["epsilon"] == pytest.approx(7.90, abs=0.01)
+    assert result[100]["sigma"] == pytest.approx(3 * result[300]["sigma"])
+    assert result[300]["accuracy, z = 1"] > result[100]["accuracy, z = 1"] and better_each_seed
+    assert result[300]["accuracy, no DP"] < result[100]["accuracy, no DP"]
+    by_bound = nb.exercise_2()
+    final = {s: row["accuracy after 100 rounds"] for s, row in by_bound.items()}
+    assert final[0.05] < final[0.15] - 0.01 and final[0.5] < final[0.15] - 0.05
+    assert by_bound[0.05]["share clipped"] > 0.9 and by_bound[0.5]["share clipped"] < 0.05
+    assert by_bound[0.05]["accuracy after 21 rounds"] < by_bound[0.15]["accuracy after 21 rounds"] - 0.2
+    assert by_bound[0.5]["noise norm"] > 8 * 0.15
+    _, table, with_8 = nb.exercise_3()
+    assert len(set(table["scaled x100"])) == 1  # stopped: attackers change nothing
+    flipped = table["sign-flipped x10"]
+    assert all(a > b for a, b in zip(flipped, flipped[1:])) and flipped[-1] < flipped[0] - 0.03
+    assert with_8["clipped mean"] < with_8["median"] - 0.2
+    accuracy, picks, held, per_digit, spread = nb.exercise_4()
+    assert min(accuracy, key=accuracy.get) == "Krum (f = 4)" and accuracy["Krum (f = 4)"] < 0.5
+    assert picks == [1] * 5 and [held[d] for d in (0, 1, 8)] == [0, 0, 0]
+    assert [d for d, a in enumerate(per_digit) if a == 0] == [0, 1, 4, 8]
+    assert min(spread["Dirichlet"]) > max(spread["IID"])
+    largest, message = nb.exercise_5()
+    assert largest == 1 and "at least 7" in message

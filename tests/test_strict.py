@@ -217,3 +217,21 @@ def test_strict_releases_nothing_that_depends_on_one_owner(sequence, fetch):
         except (fh.PrivacyError, fh.PointerError, TypeError):
             continue
         pytest.fail(f"{fetch} released a value that depends on bob's data: {candidate!r} after {sequence}")
+
+
+@pytest.mark.parametrize("weights", [[1, 1e-12], [1, 0.3], [0.3, 1]])
+def test_strict_refuses_weights_that_make_an_average_one_owners_model(weights):
+    fed = federation(STRICT)
+    bobs_model, alices_model = both_models_on_the_secure_worker(fed)
+    with pytest.raises(fh.PrivacyError, match="over at least 2"):
+        fh.secure_average([bobs_model, alices_model], fed["secure_worker"], weights=weights)
+    # unequal but real weights, such as sample counts, still count both owners
+    assert isinstance(fh.secure_average([bobs_model, alices_model], fed["secure_worker"], weights=[1, 0.5]),
+                      nn.Linear)
+
+
+def test_default_policy_still_lets_skewed_weights_through():
+    fed = federation()
+    bobs_model, alices_model = both_models_on_the_secure_worker(fed)
+    almost_bob = fh.secure_average([bobs_model, alices_model], fed["secure_worker"], weights=[1, 1e-12])
+    torch.testing.assert_close(almost_bob.weight, train_plain(fresh_model(), slice(0, 2)).weight)
