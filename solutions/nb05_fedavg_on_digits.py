@@ -68,8 +68,8 @@ def exercise_1():
 
 
 def exercise_2():
-    """eta = 4 is too large for FedSGD: the accuracy jumps about and sinks (mean 0.26 over the 20 rounds of the
-    sweep, against 0.86 at eta = 1 and 2), and it never reaches 90%. eta = 2 stays the best step.
+    """eta = 4 is too large for FedSGD: the accuracy jumps about and sinks (mean about 0.26 over the 20 rounds of
+    the sweep, against 0.86 at eta = 1 and 2; the notebook prints "unstable"), and it never reaches 90%.
 
     So FedSGD cannot be made faster with bigger steps. A FedSGD round is one gradient step, and the number of
     steps needed at the largest step that still works is a floor on its rounds. Even with every client in
