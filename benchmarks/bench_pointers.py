@@ -56,7 +56,7 @@ def best_of(fn, repeats):
 def bench_training(batch=32, repeats=15):
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(900, 64, generator=g), torch.randint(0, 10, (900,), generator=g)
-    bob = fh.VirtualWorker("bench_bob", replace=True)
+    bob = fh.VirtualWorker("bench_bob")
     x_ptr, y_ptr = fh.send(x, bob, private=True), fh.send(y, bob, private=True)
     plain_model, ptr_model = mlp(), fh.send(mlp(), bob)
     # same arithmetic, so the same loss: a check that both did the same work
@@ -72,7 +72,7 @@ def bench_send(repeats=5):
     torch.manual_seed(0)
     big = nn.Sequential(nn.Linear(1000, 5000), nn.Linear(5000, 1000))  # about 10M parameters
     n_params = sum(p.numel() for p in big.parameters())
-    worker = fh.VirtualWorker("bench_worker", replace=True)
+    worker = fh.VirtualWorker("bench_worker")
 
     def save_load():
         buf = io.BytesIO()

@@ -1,11 +1,16 @@
 """Aggregation on a trusted worker: the only results that leave it are averages over several data owners."""
+from fractions import Fraction
+
 import torch
 
-from . import serialize
+from . import ledger, serialize
 from ._checks import check_weights as _check_weights
-from .errors import WorkerError
-from .pointer import Pointer
-from .worker import VirtualWorker, get_worker
+from ._interrupts import deferred_interrupt
+from .errors import PrivacyError, WorkerError
+from .pointer import Pointer, _withheld, canonical_metric, canonical_model, policy_for
+from .policy import _names
+from .provenance import METRIC, MODEL, lineage_id, value_fingerprint
+from .worker import VirtualWorker, declared_samples, get_worker
 
 
 def _trusted(secure_worker) -> VirtualWorker:
@@ -30,37 +35,108 @@ def _entries(pointers, what: str):
     return [p._entry() for p in pointers]
 
 
-def _aggregate(pointers, entries, worker: VirtualWorker, combine, weights):
+class Inputs:
+    """The inputs of one aggregation with their provenance, and the policy that governs it."""
+
+    def __init__(self, pointers, entries, workers, weights, family: str, what: str):
+        self.pointers, self.entries, self.weights, self.family, self.what = pointers, entries, weights, family, what
+        self.owner_sets = [p._location._owners(e) for p, e in zip(pointers, entries)]
+        self.owners = frozenset().union(*self.owner_sets)
+        self.policy = policy_for([*workers, *(p._location for p in pointers)], self.owners)
+
+    def contributors(self) -> frozenset:
+        return self.policy.contributors(self.owner_sets, self.weights)
+
+    def check_strict(self) -> frozenset | None:
+        """Under strict: one contribution per data owner, of the right kind, with owner-declared or equal weights.
+
+        Returns the ledger signature of this aggregation (None under the default policy).
+        """
+        if not self.policy.strict:
+            return None
+        kind = MODEL if self.family == "model" else METRIC
+        for p, entry, owners in zip(self.pointers, self.entries, self.owner_sets):
+            if len(owners) != 1:
+                who = "no data owner" if not owners else _names(owners)
+                raise PrivacyError(
+                    f"strict policy: {self.what} aggregates data owners' contributions, each trained on one owner's "
+                    f"data, but {p!r} depends on {who}'s. Send the model to each data owner and train it there.")
+            if entry.kind != kind or entry.parent is not None:
+                needed = ("a model you sent with fh.send(model, worker) and trained there, whole (not a part of it)"
+                          if kind == MODEL else "a training metric: a loss computed from a model's output "
+                          "(fh.remote(F.cross_entropy, ...)), a loss you called .backward() on, or what "
+                          "fh.client_update returns")
+                raise PrivacyError(
+                    f"strict policy: {self.what} takes only {needed}; {p!r} is not one (raw data, a part of a "
+                    "model or a value derived from one could single out its owner).")
+        seen = {}
+        for p, owners in zip(self.pointers, self.owner_sets):
+            (owner,) = owners
+            if owner in seen:
+                raise PrivacyError(
+                    f"strict policy: {self.what} takes at most one contribution per data owner, but {owner} "
+                    "appears twice (copies of one model, or two models trained on the same data, would weigh "
+                    f"{owner} more than the others). Give one input per data owner.")
+            seen[owner] = p
+        if len(set(self.weights)) > 1:
+            declared = [declared_samples(next(iter(o))) for o in self.owner_sets]
+            ratios = {Fraction(w) / d for w, d in zip(self.weights, declared) if d}
+            if None in declared or 0 in declared or len(ratios) != 1:
+                raise PrivacyError(
+                    "strict policy: the weights of an average come from the data owners, not from the model owner "
+                    "(chosen weights make two averages into two equations). Leave weights=None for equal weights, "
+                    "or give each owner's declared sample count: "
+                    + ", ".join(f"{next(iter(o))}: {d}" for o, d in zip(self.owner_sets, declared)) + ".")
+        contributions = []
+        for p, entry, owners in zip(self.pointers, self.entries, self.owner_sets):
+            source = p._location
+            contributions.append(ledger.Contribution(
+                next(iter(owners)), self.family, lineage_id(source._sources_of(entry)), value_fingerprint(entry.obj)))
+        return ledger.check(contributions, self.weights)
+
+
+def _aggregate(inputs: Inputs, worker: VirtualWorker, combine):
     """Run combine(objects) on the trusted worker; fetch the result under the policy.
 
-    Inputs that are not on the worker yet travel there as copies (their pointers stay valid);
-    the result is marked as an aggregate, the one kind of object the strict policy lets leave.
-    Only inputs with real weight count as contributors (PrivacyPolicy.contributors). Under the strict policy
-    an aggregation consumes its inputs, so the same updates cannot be combined twice with different weights.
+    Inputs that are not on the worker yet travel there as copies (their pointers stay valid); the result is
+    marked as an aggregate, the one kind of object the strict policy lets leave. Everything is checked before
+    any bytes travel: the inputs may move there, the aggregate would combine enough data owners, and under the
+    strict policy each owner gives one contribution that was not already aggregated differently (ledger.py).
     """
-    owner_sets = [p._location._owners(entry) for p, entry in zip(pointers, entries)]
-    for p, entry, entry_owners in zip(pointers, entries, owner_sets):
+    signature = inputs.check_strict()
+    for p, entry, owners in zip(inputs.pointers, inputs.entries, inputs.owner_sets):
         if p._location is not worker:
-            p._location.effective_policy().check_move(entry.obj, entry_owners, p._location, worker)
-    owners = worker.effective_policy().contributors(owner_sets, weights)
+            inputs.policy.check_move(entry.obj, owners, p._location, worker, entry.kind)
+    owners = inputs.contributors()
     # refuse before anything travels: the inputs are of the result's kind (models, or scalar losses)
-    worker.effective_policy().check_get(worker, entries[0].obj, owners, aggregate=True)
-    objects = []
-    for p, entry in zip(pointers, entries):
+    inputs.policy.check_get(worker, inputs.entries[0].obj, owners, aggregate=True)
+    objects, traffic = [], []
+    for p, entry in zip(inputs.pointers, inputs.entries):
         source = p._location
         if source is worker:
             objects.append(entry.obj)
             continue
-        blob = serialize.dumps(entry.obj)
-        source.bytes_sent += len(blob)
-        worker.bytes_received += len(blob)
+        payload = entry.obj
+        if inputs.policy.strict and source._private_owners:
+            payload = canonical_model(entry) if entry.kind == MODEL else canonical_metric(entry)
+        blob = serialize.dumps(payload)
+        traffic.append((source, len(blob)))
         objects.append(serialize.loads(blob))
-    with torch.no_grad():
-        result = combine(objects)
-    released = Pointer(worker, worker._put(result, owners, aggregate=True)).get()
-    if worker.effective_policy().strict:
-        _consume(pointers, f"consumed by an aggregation on {worker.name} (strict policy: each input is aggregated once)")
-    return released
+    try:
+        with torch.no_grad():
+            result = combine(objects)
+    except Exception as err:
+        if inputs.policy.strict and owners:
+            raise _withheld(err, worker) from None
+        raise
+    with deferred_interrupt():
+        for source, nbytes in traffic:
+            source.bytes_sent += nbytes
+            worker.bytes_received += nbytes
+        if signature is not None:
+            ledger.record(signature)
+        released = Pointer(worker, worker._put(result, owners, aggregate=True))
+        return released.get()
 
 
 def _weighted_mean(tensors, weights):
@@ -92,42 +168,43 @@ def _check_models(models, entries, into, what: str) -> None:
 
 
 def _load_into(into, state) -> torch.nn.Module:
-    """Copy an averaged state into the parameters and buffers of `into`, in place."""
-    with torch.no_grad():
+    """Copy an averaged state into the parameters and buffers of `into`, in place and whole (Ctrl-C waits)."""
+    with torch.no_grad(), deferred_interrupt():
         for k, v in state.items():
             into.state_dict()[k].copy_(v)
     return into
 
 
-def _consume(pointers, why: str) -> None:
-    """Strict policy: an aggregated input is used up, so nobody can aggregate it again with other weights."""
-    for p in pointers:
-        if p._gone is None:
-            p._location._remove(p._id, why)
-            p._location._gone.pop(p._id, None)
-            p._gone, p._methods = why, None
+def _shell(entries, strict: bool) -> torch.nn.Module:
+    """A fresh module to hold an average: under strict the model as the model owner sent it, so its
+    structure and integer buffers (step counters) come from the model owner, never from one data owner."""
+    if strict:
+        return serialize.loads(entries[0].template)
+    return serialize.loads(serialize.dumps(entries[0].obj))
 
 
 def secure_average(models, secure_worker, into: torch.nn.Module | None = None, weights=None):
     """Average models (pointers) on a trusted worker; only the average comes back, loaded into `into` if given.
 
     weights (e.g. each client's sample count) make it the weighted FedAvg average sum w_k m_k / sum w_k.
+    Under the strict policy the weights must be equal (None) or the data owners' declared sample counts.
     """
     worker = _trusted(secure_worker)
     entries = _entries(models, "secure_average()")
     weights = _check_weights(weights, len(entries))
     _check_models(models, entries, into, "secure_average()")
+    inputs = Inputs(models, entries, [worker], weights, "model", "secure_average()")
+    shell = _shell(entries, inputs.policy.strict and all(e.template is not None for e in entries))
 
     def average(objs):
-        model = serialize.loads(serialize.dumps(objs[0]))  # a fresh module of the same architecture
         sds = [m.state_dict() for m in objs]
-        new = {}
-        for k, v in sds[0].items():
-            new[k] = _weighted_mean([sd[k] for sd in sds], weights) if v.is_floating_point() else v.clone()
-        model.load_state_dict(new)
-        return model
+        new = shell.state_dict()
+        for k, v in new.items():
+            if v.is_floating_point():
+                v.copy_(_weighted_mean([sd[k] for sd in sds], weights))
+        return shell
 
-    averaged = _aggregate(models, entries, worker, average, weights)
+    averaged = _aggregate(inputs, worker, average)
     return averaged if into is None else _load_into(into, averaged.state_dict())
 
 
@@ -140,7 +217,8 @@ def average_losses(losses, secure_worker, weights=None) -> float:
         value = entry.obj
         if not (isinstance(value, (int, float)) or (isinstance(value, torch.Tensor) and value.numel() == 1)):
             raise TypeError(f"average_losses() averages scalars, but {p!r} points to something else")
-    mean = _aggregate(losses, entries, worker,
+    inputs = Inputs(losses, entries, [worker], weights, "metric", "average_losses()")
+    mean = _aggregate(inputs, worker,
                       lambda objs: _weighted_mean([torch.as_tensor(o, dtype=torch.float64).detach().reshape(())
-                                                   for o in objs], weights), weights)
+                                                   for o in objs], weights))
     return float(mean)

@@ -3,14 +3,24 @@ import operator
 import pickle
 
 import torch
+import torch.nn.functional as F
 
 from . import serialize
-from .errors import LocationError, PointerError, WorkerError
-from .worker import VirtualWorker, get_worker
+from ._interrupts import deferred_interrupt
+from .client import client_update
+from .errors import LocationError, PointerError, PrivacyError, WorkerError
+from .policy import strictest
+from .provenance import METRIC, MODEL, OUTPUT, PRIVATE, fingerprint, reachable, touches
+from .worker import VirtualWorker, _declare_private, get_worker, owner_policy
 
 _PLAIN = (int, float, bool, str, bytes, type(None), slice, type(Ellipsis), torch.dtype, torch.device)
 _PLAIN_TYPES = frozenset(_PLAIN)
 _METHOD_TYPES = (type(torch.zeros(0).add), type(torch.nn.Module().train), type([].append), type((0).__add__))
+# loss functions: a scalar they compute from a model's output is a training metric
+_LOSS_FUNCTIONS = frozenset({F.cross_entropy, F.nll_loss, F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss,
+                             F.binary_cross_entropy, F.binary_cross_entropy_with_logits, F.kl_div})
+_TRAINING_FUNCTIONS = frozenset({client_update})  # they train a model in place and return its mean loss
+_KEEPS_METRIC = frozenset({"item", "detach", "clone", "float", "double", "cpu"})  # a metric stays a metric
 
 
 class Pointer:
@@ -37,41 +47,48 @@ class Pointer:
     def get(self):
         """Bring the object back (removing it from the worker), if the privacy policy allows it."""
         entry, loc = self._entry(), self._location
-        loc.effective_policy().check_get(loc, entry.obj, loc._owners(entry), entry.aggregate)
+        owners = loc._owners(entry)
+        policy_for([loc], owners).check_get(loc, entry.obj, owners, entry.aggregate)
         obj, nbytes = _transfer(entry.obj)
-        loc.bytes_sent += nbytes
-        loc._remove(self._id, "fetched with .get()")
-        loc._gone.pop(self._id, None)
-        self._gone, self._methods = f"fetched with .get() from {loc.name}", None
+        with deferred_interrupt():
+            loc.bytes_sent += nbytes
+            loc._remove(self._id, "fetched with .get()")
+            loc._gone.pop(self._id, None)
+            self._gone, self._methods = f"fetched with .get() from {loc.name}", None
         return obj
 
     def move(self, worker) -> "Pointer":
         """Move the object to another worker, in place: this pointer follows it, nobody else sees it."""
-        target = get_worker(worker) if isinstance(worker, str) else worker
-        if not isinstance(target, VirtualWorker):
-            raise TypeError(f"move() needs a fh.VirtualWorker or a worker's name, got {type(worker).__name__}")
+        target = _worker_arg(worker, "move()")
         entry, source = self._entry(), self._location
         if target is source:
             raise WorkerError(f"this object is already on {source.name}; move() needs a different worker")
-        owners = source._owners(entry)
-        source.effective_policy().check_move(entry.obj, owners, source, target)
-        target.effective_policy().check_move(entry.obj, owners, source, target)
-        blob = serialize.dumps(entry.obj)
-        source.bytes_sent += len(blob)
-        target.bytes_received += len(blob)
-        new_id = target._put(serialize.loads(blob), owners, entry.private, entry.aggregate)
-        source._remove(self._id, f"moved to {target.name}")
-        source._gone.pop(self._id, None)
-        self._location, self._id, self._methods = target, new_id, None
+        owners, sources = source._owners(entry), source._sources_of(entry)
+        policy = policy_for([source, target], owners)
+        policy.check_move(entry.obj, owners, source, target, entry.kind)
+        payload = _leaving(entry, source, policy, owners)
+        blob = serialize.dumps(payload)
+        obj = serialize.loads(blob)
+        with deferred_interrupt():
+            source.bytes_sent += len(blob)
+            target.bytes_received += len(blob)
+            target._receive(sources)
+            new_id = target._put(obj, owners, entry.private, entry.aggregate, kind=entry.kind, sources=sources,
+                                 template=entry.template)
+            source._remove(self._id, f"moved to {target.name}")
+            source._gone.pop(self._id, None)
+            self._location, self._id, self._methods = target, new_id, None
         return self
 
     def copy(self) -> "Pointer":
         """A new, independent copy of the object on the same worker."""
         entry, loc = self._entry(), self._location
+        owners = loc._owners(entry)
         if loc.trusted:
-            loc.effective_policy().check_run(loc)
+            policy_for([loc], owners).check_run(loc)
         clone = serialize.loads(serialize.dumps(entry.obj))
-        return Pointer(loc, loc._put(clone, loc._owners(entry), entry.private))
+        return Pointer(loc, loc._put(clone, owners, entry.private, kind=entry.kind, sources=loc._sources_of(entry),
+                                     template=entry.template))
 
     def __del__(self):
         try:
@@ -86,6 +103,8 @@ class Pointer:
         loc = self._location
         entry = loc._store.get(self._id)
         if entry is None:
+            if loc._replaced:
+                return f"<Pointer into an earlier worker named {loc.name}, since replaced>"
             return f"<Pointer to an object no longer on {loc.name}: {loc._gone.get(self._id, 'deleted')}>"
         return f"<Pointer to {type(entry.obj).__name__} on {loc.name}>"
 
@@ -167,6 +186,22 @@ def _is_pure(fn) -> bool:
     return isinstance(fn.__self__, torch.Tensor) and not name.endswith("_") and name not in _MUTATORS
 
 
+def policy_for(workers, owners):
+    """The policy for an operation on `workers` with data of `owners`: the strictest of all of theirs."""
+    policies = [w.effective_policy() for w in workers]
+    names = {w.name for w in workers}
+    policies += [owner_policy(o) for o in owners if o not in names]
+    return strictest(policies)
+
+
+def _worker_arg(worker, what: str) -> VirtualWorker:
+    """A worker given by object or name, that still answers to its name."""
+    target = get_worker(worker) if isinstance(worker, (str, VirtualWorker)) else worker
+    if not isinstance(target, VirtualWorker):
+        raise TypeError(f"{what} needs a fh.VirtualWorker or a worker's name, got {type(worker).__name__}")
+    return target
+
+
 def _transfer(obj):
     """A worker's copy of obj as the receiver gets it, and the bytes that travelled."""
     if isinstance(obj, _PLAIN):
@@ -178,6 +213,38 @@ def _transfer(obj):
         return copy.requires_grad_(obj.is_leaf and obj.requires_grad), obj.element_size()
     blob = serialize.dumps(obj)
     return serialize.loads(blob), len(blob)
+
+
+def _leaving(entry, source, policy, owners):
+    """What travels when entry leaves source: under strict, a data owner's model or metric in a fixed form.
+
+    A model goes as the model owner sent it (its template) with the trained numbers loaded in, so no
+    attribute added on the data owner's worker travels and its size is fixed before training; a metric
+    goes as one float64 number.
+    """
+    if not (policy.strict and owners and not source.trusted):
+        return entry.obj
+    return canonical_model(entry) if entry.kind == MODEL else canonical_metric(entry)
+
+
+def canonical_metric(entry) -> torch.Tensor:
+    """A metric as one float64 number: the same size whatever computed it."""
+    return torch.as_tensor(entry.obj).detach().to(torch.float64).reshape(())
+
+
+def canonical_model(entry):
+    """The model the model owner sent (entry.template), carrying entry's trained parameters and buffers."""
+    clean = serialize.loads(entry.template)
+    state, expected = entry.obj.state_dict(), clean.state_dict()
+    if state.keys() != expected.keys() or any(state[k].shape != v.shape or state[k].dtype != v.dtype
+                                             for k, v in expected.items()):
+        raise PrivacyError("strict policy: this model no longer has the parameters it was sent with (names, shapes "
+                           "or dtypes changed on the data owner's worker); a model leaves a data owner only in the "
+                           "form the model owner sent. Train the model you sent without reshaping it.")
+    with torch.no_grad():
+        for k, v in expected.items():
+            v.copy_(state[k])
+    return clean
 
 
 def _location_of(args, kwargs, what):
@@ -228,15 +295,27 @@ def _resolve(value, loc, entries):
     return obj
 
 
+def _withheld(err: Exception, loc: VirtualWorker) -> Exception:
+    """err with its message withheld: under strict, an error about private data must not quote it."""
+    message = (f"an operation on {loc.name} failed with {type(err).__name__}; under the strict policy its message "
+               "is withheld, because it could quote private data. Check the types and shapes of what you passed "
+               "(try the same code on data of your own first).")
+    try:
+        return type(err)(message)
+    except Exception:
+        return RuntimeError(message)
+
+
 def _run(fn, args, kwargs, part_of=None, what=None, pure=False):
     """Run fn(*args, **kwargs) on the pointers' worker; return a pointer to the result (or None).
 
-    Provenance: the result depends on every argument's data owners, and on the owners whose private
-    data is on this worker. Unless the operation is known to be pure (operators, attribute access,
-    tensor methods without a trailing _), it may have changed its arguments in place, so they are
-    marked as depending on all of it too. On a data owner's worker every object there is marked
-    (worker._owners), which also covers objects changed through aliases, such as an optimizer's.
-    pure=None means "a call": pure if it is a tensor method that changes nothing.
+    Provenance: the result depends on every argument's data owners and inputs, and on the owners whose
+    private data is on this worker. Unless the operation is known to be pure (operators, attribute
+    access, tensor methods without a trailing _), it may have changed its arguments in place, and through
+    them whatever they reach (autograd's .grad, an optimizer's parameters and state), so all of that is
+    marked as depending on it too. On a data owner's worker every object there is marked (worker._owners),
+    which also covers objects changed through aliases. pure=None means "a call": pure if it is a tensor
+    method that changes nothing.
     """
     loc, entries = None, []
     real_args = []
@@ -268,7 +347,7 @@ def _run(fn, args, kwargs, part_of=None, what=None, pure=False):
         raise ValueError(f"{what} got no pointer arguments, so there is no worker to run it on. "
                          "Pass at least one pointer (from fh.send) or call the function locally.")
     if loc.trusted:
-        loc.effective_policy().check_run(loc)
+        policy_for([loc], frozenset().union(*(loc._owners(e) for e in entries))).check_run(loc)
     if not simple:
         entries = []
         real_args = [_resolve(a, loc, entries) for a in args]
@@ -277,22 +356,96 @@ def _run(fn, args, kwargs, part_of=None, what=None, pure=False):
         pure = _is_pure(real_args[0])
     try:
         result = fn(*real_args, **real_kwargs)
+    except Exception as err:
+        involved = loc._private_owners.union(*(e.taint.owners for e in entries))
+        if involved and policy_for([loc], involved).strict:
+            raise _withheld(err, loc) from None
+        raise
     finally:  # even a failed operation may have changed its arguments
         owners = loc._tick()  # everything here may have met the private data here (see worker._owners)
+        sources = loc._op_sources if owners else frozenset()
         for entry in entries:
-            theirs = entry.taint.owners
-            if theirs and not theirs <= owners:
-                owners = owners | theirs
-        if owners and not pure:  # changed in place: they now depend on all of it
+            taint = entry.taint
+            if taint.owners and not taint.owners <= owners:
+                owners = owners | taint.owners
+            if taint.sources and not taint.sources <= sources:
+                sources = sources | taint.sources
+        if not pure and (owners or sources):  # changed in place: they now depend on all of it
             for entry in entries:
-                taint = entry.taint
-                if taint.owners is not owners and not owners <= taint.owners:
-                    taint.owners = taint.owners | owners
+                entry.taint.absorb(owners, sources)
+            if owners and not loc._private_owners:
+                _mark_reachable(loc, (*real_args, *real_kwargs.values()))
+    kind = _kind(fn, real_args, entries, result, loc)
     if result is None:
         return None
     if part_of is not None and type(result) not in _PLAIN_TYPES:  # a part of the object, not a copy
-        return Pointer(loc, loc._put(result, parent=part_of._id))
-    return Pointer(loc, loc._put(result, owners))
+        return Pointer(loc, loc._put(result, parent=part_of._id, kind=kind))
+    same = _aliased(result, real_args, entries, loc)
+    if same is not None:  # the operation returned an object it was given (module.train() returns the module)
+        return Pointer(loc, loc._put(result, owners, same.private, kind=same.kind, sources=sources,
+                                     template=same.template))
+    return Pointer(loc, loc._put(result, owners, kind=kind, sources=sources))
+
+
+def _aliased(result, real_args, entries, loc):
+    """The entry whose object the result is, if the operation returned one of its inputs (or a method's owner)."""
+    if type(result) in _PLAIN_TYPES:
+        return None
+    for obj, entry in zip(real_args, entries):
+        if obj is result:
+            return entry
+        if type(obj) in _METHOD_TYPES and obj.__self__ is result and entry.parent is not None:
+            return loc._store.get(entry.parent)
+    return None
+
+
+def _mark_reachable(loc, objects) -> None:
+    """Whatever the operation could write through its arguments depends on all of it, jointly."""
+    ids = reachable(objects)
+    touched = [e for e in loc._store.values() if touches(e.obj, ids)]
+    owners = frozenset().union(*(e.taint.owners for e in touched))
+    sources = frozenset().union(*(e.taint.sources for e in touched))
+    for entry in touched:
+        entry.taint.absorb(owners, sources)
+
+
+def _kind(fn, real_args, entries, result, loc):
+    """What the policy knows the result to be: a model's output, a training metric, or nothing in particular."""
+    scalar = isinstance(result, float) or (isinstance(result, torch.Tensor) and result.dim() == 0)
+    if fn is _apply and entries:
+        callee, callee_entry = real_args[0], entries[0]
+        if isinstance(callee, torch.nn.Module):
+            if callee_entry.kind == MODEL and isinstance(result, torch.Tensor):
+                return OUTPUT
+            if isinstance(callee, torch.nn.modules.loss._Loss) and scalar and \
+                    any(e.kind == OUTPUT for e in entries[1:]):
+                return METRIC
+            return None
+        if type(callee) in _METHOD_TYPES and isinstance(callee.__self__, torch.Tensor):
+            tensor_entry = loc._store.get(callee_entry.parent)
+            if tensor_entry is None:
+                return None
+            if callee.__name__ == "backward" and _is_training_loss(tensor_entry.obj, loc):
+                tensor_entry.kind = METRIC
+            elif callee.__name__ in _KEEPS_METRIC and tensor_entry.kind == METRIC and scalar:
+                return METRIC
+        return None
+    if fn in _LOSS_FUNCTIONS and scalar and any(e.kind == OUTPUT for e in entries):
+        return METRIC
+    if fn in _TRAINING_FUNCTIONS and scalar and any(e.kind == MODEL for e in entries):
+        return METRIC
+    if fn is getattr and real_args[1] == "data" and entries and entries[0].kind == METRIC:
+        return METRIC
+    return None
+
+
+def _is_training_loss(tensor, loc) -> bool:
+    """A 0-dim tensor whose gradient reaches the parameters of a model the model owner sent."""
+    if not isinstance(tensor, torch.Tensor) or tensor.dim() != 0 or tensor.grad_fn is None:
+        return False
+    params = {id(p) for e in loc._store.values() if e.kind == MODEL and isinstance(e.obj, torch.nn.Module)
+              for p in e.obj.parameters()}
+    return bool(params) and bool(reachable([tensor]) & params)
 
 
 _sendable: set = set()
@@ -318,21 +471,28 @@ def send(obj, worker, private: bool = False) -> Pointer:
     """Send a copy of obj to worker and return a pointer to it; private=True marks it as the worker's own data."""
     if isinstance(obj, Pointer):
         raise TypeError("this object is already on a worker; use ptr.move(worker) or ptr.copy() instead of send()")
-    target = get_worker(worker) if isinstance(worker, str) else worker
-    if not isinstance(target, VirtualWorker):
-        raise TypeError(f"send() needs a fh.VirtualWorker or a worker's name, got {type(worker).__name__}")
+    target = _worker_arg(worker, "send()")
+    if not isinstance(private, bool):
+        raise TypeError(f"private must be True or False, got {private!r}")
     if private and target.trusted:
         raise ValueError(
             f"{target.name} is a trusted worker: it aggregates others' data and owns none, so private=True "
             "does not apply. Send private data to its data owner's worker."
         )
     blob = serialize.dumps(obj)  # fails with a clear TypeError before anything changes
-    target.bytes_received += len(blob)
-    owners = ()
+    copy, source = serialize.loads(blob), frozenset({fingerprint(blob)})
+    owners, kind, template = (), None, None
     if private:
-        owners = (target.name,)
-        target._private_owners = target._private_owners | {target.name}
-    return Pointer(target, target._put(serialize.loads(blob), owners, private=private))
+        owners, kind = (target.name,), PRIVATE
+    elif isinstance(obj, torch.nn.Module):
+        kind, template = MODEL, blob
+    with deferred_interrupt():
+        target.bytes_received += len(blob)
+        if private:
+            _declare_private(target, obj)
+        target._receive(source)
+        return Pointer(target, target._put(copy, owners, private=private, kind=kind, sources=source,
+                                           template=template))
 
 
 def remote(fn, *args, **kwargs) -> Pointer:

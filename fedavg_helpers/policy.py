@@ -35,6 +35,11 @@ class PrivacyPolicy:
                 f"Invalid min_contributors: {self.min_contributors}. It counts data owners and must be at least 1 "
                 "(2, the default, means a result must combine two owners' data before it may leave a trusted worker)."
             )
+        for name in ("allow_scalar_metrics", "strict"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}); "
+                                f"a string such as 'false' would read as true")
 
     def check_get(self, worker, obj, owners, aggregate: bool) -> None:
         """Raise PrivacyError unless obj, which depends on `owners`' private data, may leave `worker`."""
@@ -76,6 +81,9 @@ class PrivacyPolicy:
         while returning one owner's model.
         """
         total, n = sum(weights), len(weights)
+        if not total < float("inf"):
+            raise ValueError(f"the weights add up to {total}, which is not a finite number; scale them down "
+                             "(only their ratios matter)")
         floor = total / (2 * n) if self.strict else 0.0
         counted = [owners for owners, w in zip(owner_sets, weights) if w > 0 and w >= floor]
         return frozenset().union(*counted)
@@ -89,8 +97,12 @@ class PrivacyPolicy:
                 "Use fh.secure_average(...) or fh.average_losses(...) instead."
             )
 
-    def check_move(self, obj, owners, source, target) -> None:
-        """Raise PrivacyError if `target` would see private data that is not its own and it is not trusted."""
+    def check_move(self, obj, owners, source, target, kind=None) -> None:
+        """Raise PrivacyError if `target` would see private data that is not its own and it is not trusted.
+
+        Under strict, what leaves a data owner's worker is only what an aggregation takes: a model the model
+        owner sent, or a training metric. Anything else could carry a size or shape computed from the data.
+        """
         strangers = {o for o in owners if o != target.name}
         if strangers and not target.trusted:
             raise PrivacyError(
@@ -98,6 +110,23 @@ class PrivacyPolicy:
                 f"{target.name} is not trusted, so moving it there would show it to {target.name}. "
                 "Move it to a trusted worker (VirtualWorker(..., trusted=True)) instead."
             )
+        if self.strict and strangers and not source.trusted and kind not in ("model", "metric"):
+            raise PrivacyError(
+                f"strict policy: only models the model owner sent, and training metrics, leave a data owner's "
+                f"worker (for aggregation); this {type(obj).__name__} on {source.name} is neither (it depends on "
+                f"{_names(strangers)}'s private data, and even its size could tell something about it). "
+                "Train a model you sent there, and aggregate it with fh.secure_average(...)."
+            )
+
+
+def strictest(policies) -> PrivacyPolicy:
+    """One policy at least as strict as each of `policies`: the one that governs an operation they all share."""
+    policies = list(policies)
+    if all(p == policies[0] for p in policies[1:]):
+        return policies[0]
+    return PrivacyPolicy(min_contributors=max(p.min_contributors for p in policies),
+                         allow_scalar_metrics=all(p.allow_scalar_metrics for p in policies),
+                         strict=any(p.strict for p in policies))
 
 
 _policy = PrivacyPolicy()

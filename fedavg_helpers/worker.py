@@ -1,57 +1,79 @@
-"""A virtual worker: a named machine with its own object store, byte counters and privacy bookkeeping."""
+"""A virtual worker: a named machine with its own object store, byte counters and privacy bookkeeping.
+
+A name stands for one machine. Creating a worker under a name that is taken replaces the earlier
+worker (re-running a notebook cell does exactly that): the old worker is emptied and every pointer
+into it says so. What the federation knows about a data owner outlives its worker object: a name that
+once held private data stays a data owner, with its declared sample count and the strictest policy it
+ever had, so a replacement can never launder what the old worker's objects depended on.
+"""
 import itertools
-import weakref
+from dataclasses import dataclass
 
 from .errors import PointerError, WorkerError
-from .policy import PrivacyPolicy, get_policy
+from .policy import PrivacyPolicy, get_policy, strictest
+from .provenance import Taint
 
-_workers: "weakref.WeakValueDictionary[str, VirtualWorker]" = weakref.WeakValueDictionary()
+_workers: "dict[str, VirtualWorker]" = {}  # name -> the worker that answers to it now
 _ids = itertools.count(1)
 
 
-class _Taint:
-    """The data owners an object (and every part of it) depends on; shared by an object and its parts."""
+@dataclass
+class OwnerRecord:
+    """What the federation knows about a data owner, whichever worker object answers to its name."""
 
-    __slots__ = ("owners", "since")
+    samples: int | None = None  # the sample count it declared with its private data (the largest it sent)
+    policy: PrivacyPolicy | None = None  # the strictest policy its worker ever had
 
-    def __init__(self, owners, since):
-        self.owners = owners if type(owners) is frozenset else frozenset(owners)
-        self.since = since  # the worker's clock when the object arrived or was made
+
+_data_owners: "dict[str, OwnerRecord]" = {}
 
 
 class _Entry:
     """One object in a worker's store, with its provenance."""
 
-    __slots__ = ("obj", "taint", "private", "aggregate", "parent", "children")
+    __slots__ = ("obj", "taint", "private", "aggregate", "parent", "children", "kind", "template")
 
-    def __init__(self, obj, taint, private=False, aggregate=False, parent=None):
+    def __init__(self, obj, taint, private=False, aggregate=False, parent=None, kind=None, template=None):
         self.obj, self.taint, self.private, self.aggregate = obj, taint, private, aggregate
         self.parent, self.children = parent, None  # ids of entries that are parts of this one, made on demand
+        self.kind = kind  # provenance.PRIVATE, MODEL, OUTPUT, METRIC or None
+        self.template = template  # a model as the model owner sent it (bytes): its structure and integer buffers
 
 
 class VirtualWorker:
     """A simulated machine that holds objects for others; only pointers to them leave it."""
 
-    def __init__(self, name: str, trusted: bool = False, policy: PrivacyPolicy | None = None, replace: bool = False):
+    def __init__(self, name: str, trusted: bool = False, policy: PrivacyPolicy | None = None):
         if not isinstance(name, str) or not name.isidentifier():
             raise WorkerError(f"a worker's name must be a Python identifier such as 'bob', got {name!r}")
+        if not isinstance(trusted, bool):
+            raise TypeError(f"trusted must be True or False, got {trusted!r}")
         if policy is not None and not isinstance(policy, PrivacyPolicy):
             raise TypeError(f"policy must be a fh.PrivacyPolicy or None, got {type(policy).__name__}")
-        if name in _workers and not replace:
+        if trusted and name in _data_owners:
             raise WorkerError(
-                f"a worker named {name!r} already exists; names identify workers, so each must be unique. "
-                f"Use the existing one (fh.get_worker({name!r})), choose another name, or pass replace=True "
-                "(when re-running a notebook cell)."
+                f"{name!r} is a data owner (private data was sent to a worker of that name), so it cannot come "
+                "back as a trusted worker, which releases aggregates of others' data. Give the trusted worker "
+                "another name, such as 'secure_worker'."
             )
-        self.name, self.trusted, self.policy = name, bool(trusted), policy
+        self.name, self.trusted = name, trusted
         self.bytes_received = 0
         self.bytes_sent = 0
+        self._policy = None
         self._store: dict[int, _Entry] = {}
         self._gone: dict[int, str] = {}  # why an object left: for clear errors from stale pointers
-        self._private_owners: frozenset = frozenset()  # owners whose private data was sent here
+        self._replaced = False
+        record = _data_owners.get(name)
+        self._private_owners: frozenset = frozenset({name}) if record else frozenset()  # owners whose data is here
+        self._sources: frozenset = frozenset()  # fingerprints of everything that arrived here
+        self._op_sources: frozenset = frozenset()  # ... as of the last operation run while private data was here
         self._clock = 0  # counts operations run here
         self._last_private_op = -1  # clock of the last operation run while private data was here
+        self.policy = policy
+        previous = _workers.get(name)
         _workers[name] = self
+        if previous is not None:
+            previous._retire()
 
     # ---- what a model owner may look at: counts, never contents ----
     def __len__(self) -> int:
@@ -62,6 +84,26 @@ class VirtualWorker:
     def num_objects(self) -> int:
         return len(self)
 
+    @property
+    def policy(self) -> PrivacyPolicy | None:
+        """This worker's own policy (None: the global one applies)."""
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: PrivacyPolicy | None) -> None:
+        if policy is not None and not isinstance(policy, PrivacyPolicy):
+            raise TypeError(f"policy must be a fh.PrivacyPolicy or None, got {type(policy).__name__}")
+        self._policy = policy
+        record = _data_owners.get(self.name)
+        if record is not None and policy is not None:
+            record.policy = policy if record.policy is None else strictest([record.policy, policy])
+
+    @property
+    def declared_samples(self) -> int | None:
+        """The number of samples this data owner declared with its private data (None: not a data owner)."""
+        record = _data_owners.get(self.name)
+        return None if record is None else record.samples
+
     def holdings(self) -> list[dict]:
         """What this worker holds: each object's type, whose private data it depends on, and if it is private."""
         return [
@@ -71,32 +113,64 @@ class VirtualWorker:
         ]
 
     def effective_policy(self) -> PrivacyPolicy:
-        """This worker's own policy, or the global one."""
-        return self.policy or get_policy()
+        """This worker's own policy, or the global one; for a data owner never looser than it ever was."""
+        own = self._policy or get_policy()
+        record = _data_owners.get(self.name)
+        if record is not None and record.policy is not None:
+            return strictest([own, record.policy])
+        return own
 
     def __repr__(self):
         kind = "trusted worker" if self.trusted else "worker"
+        state = ", replaced by a newer worker of this name" if self._replaced else ""
         return (f"<VirtualWorker {self.name} ({kind}): {len(self)} objects, "
-                f"{_human(self.bytes_received)} received, {_human(self.bytes_sent)} sent>")
+                f"{_human(self.bytes_received)} received, {_human(self.bytes_sent)} sent{state}>")
 
     # ---- the store (used by pointers and aggregation functions) ----
-    def _put(self, obj, owners=frozenset(), private=False, aggregate=False, parent=None) -> int:
+    def _check_current(self) -> None:
+        if self._replaced:
+            raise WorkerError(
+                f"this worker {self.name} was replaced: fh.VirtualWorker({self.name!r}) was created again (for "
+                "example by re-running a cell), and the name now belongs to the new worker. Use the new one "
+                f"(fh.get_worker({self.name!r}))."
+            )
+
+    def _retire(self) -> None:
+        """The name now belongs to another worker: drop every object, so nothing leaks into the new one."""
+        self._replaced = True
+        self._store.clear()
+        self._gone.clear()
+
+    def _put(self, obj, owners=frozenset(), private=False, aggregate=False, parent=None, kind=None,
+             sources=frozenset(), template=None) -> int:
         """Store obj and return its id; a part of another object shares that object's taint."""
         oid = next(_ids)
         if parent is None:
-            self._store[oid] = _Entry(obj, _Taint(owners, self._clock), private, aggregate)
+            self._store[oid] = _Entry(obj, Taint(owners, sources, self._clock), private, aggregate, kind=kind,
+                                      template=template)
         else:
             whole = self._store[parent]
-            self._store[oid] = _Entry(obj, whole.taint, private, aggregate, parent)
+            self._store[oid] = _Entry(obj, whole.taint, private, aggregate, parent, kind=kind)
             if whole.children is None:
                 whole.children = []
             whole.children.append(oid)
         return oid
 
+    def _receive(self, sources: frozenset) -> None:
+        """Inputs with these fingerprints arrived here."""
+        if not sources <= self._sources:
+            self._sources = self._sources | sources
+
     def _entry(self, oid: int) -> _Entry:
         try:
             return self._store[oid]
         except KeyError:
+            if self._replaced:
+                why = (f"{self.name} was replaced: fh.VirtualWorker({self.name!r}) was created again (for example "
+                       "by re-running a cell), and the new worker starts empty. Re-run the cells that send objects "
+                       f"to {self.name}")
+                raise PointerError(f"this pointer refers to an object on an earlier worker named {self.name}; "
+                                   f"{why}.") from None
             why = self._gone.get(oid, "deleted")
             raise PointerError(
                 f"the object this pointer referred to is no longer on {self.name}: {why}. "
@@ -109,11 +183,18 @@ class VirtualWorker:
             return entry.taint.owners | self._private_owners
         return entry.taint.owners
 
+    def _sources_of(self, entry: _Entry) -> frozenset:
+        """The inputs entry descends from, counting everything that was here when work was done with private data."""
+        if entry.taint.since < self._last_private_op:
+            return entry.taint.sources | self._op_sources
+        return entry.taint.sources
+
     def _tick(self) -> frozenset:
         """Count one operation run here; return the owners whose private data it may have touched."""
         self._clock += 1
         if self._private_owners:
             self._last_private_op = self._clock
+            self._op_sources = self._sources
         return self._private_owners
 
     def _remove(self, oid: int, why: str) -> None:
@@ -136,6 +217,33 @@ class VirtualWorker:
                 whole.children.remove(oid)
 
 
+def _declare_private(worker: VirtualWorker, obj) -> None:
+    """worker's name is a data owner from now on; its declared sample count is the largest batch it was sent."""
+    record = _data_owners.setdefault(worker.name, OwnerRecord())
+    if worker._policy is not None:
+        record.policy = worker._policy if record.policy is None else strictest([record.policy, worker._policy])
+    rows = len(obj) if hasattr(obj, "__len__") and not isinstance(obj, (str, bytes)) else None
+    if rows is not None and (record.samples is None or rows > record.samples):
+        record.samples = rows
+    worker._private_owners = worker._private_owners | {worker.name}
+
+
+def owner_policy(name: str) -> PrivacyPolicy:
+    """The policy that governs a data owner's data wherever it goes: its worker's, never looser than ever before."""
+    worker = _workers.get(name)
+    if worker is not None:
+        return worker.effective_policy()
+    record = _data_owners.get(name)
+    base = get_policy()
+    return base if record is None or record.policy is None else strictest([base, record.policy])
+
+
+def declared_samples(name: str) -> int | None:
+    """The sample count a data owner declared (None if it declared none)."""
+    record = _data_owners.get(name)
+    return None if record is None else record.samples
+
+
 def _human(n: int) -> str:
     """Bytes as a short human string."""
     for unit in ("B", "kB", "MB"):
@@ -148,6 +256,7 @@ def _human(n: int) -> str:
 def get_worker(name: str) -> VirtualWorker:
     """The worker with this name, or a WorkerError listing the names that exist."""
     if isinstance(name, VirtualWorker):
+        name._check_current()
         return name
     if not isinstance(name, str):
         raise TypeError(f"expected a fh.VirtualWorker or a worker's name, got {type(name).__name__}")
@@ -158,3 +267,12 @@ def get_worker(name: str) -> VirtualWorker:
         raise WorkerError(
             f"no worker is named {name!r} (known workers: {known}). Create it with fh.VirtualWorker({name!r})."
         ) from None
+
+
+def _reset() -> None:
+    """Forget every worker, data owner and aggregated contribution (a fresh federation, as in a new kernel)."""
+    from . import ledger
+
+    _workers.clear()
+    _data_owners.clear()
+    ledger._reset()

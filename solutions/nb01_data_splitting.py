@@ -15,7 +15,7 @@ def exercise_1():
     Prediction from the notebook: bob received 3154 bytes for two tensors, 1577 each, and a two-row
     slice serializes like any two-row tensor once fh.send has cloned it, so 1577.
     """
-    charlie = fh.VirtualWorker("charlie", replace=True)
+    charlie = fh.VirtualWorker("charlie")
     fh.send(DATA[1:3], charlie, private=True)
     buffer = io.BytesIO()
     torch.save(DATA[1:3].detach().clone().requires_grad_(), buffer)
@@ -27,7 +27,7 @@ def exercise_2():
 
     It depends on alice's private data, so under the strict policy the same request is refused.
     """
-    alice = fh.VirtualWorker("alice", replace=True)
+    alice = fh.VirtualWorker("alice")
     alices_target = fh.send(TARGET[2:], alice, private=True)
     mean = alices_target.mean().get().item()  # allowed: a scalar
     fh.set_policy(fh.PrivacyPolicy(strict=True))
@@ -42,17 +42,22 @@ def exercise_2():
 
 
 def exercise_3():
-    """A second worker named bob is refused: names are how send, move and get_worker find a worker."""
-    bob = fh.VirtualWorker("bob", replace=True)
+    """Creating bob again replaces the first bob, as re-running the cell does: the new worker starts empty, and
+    a pointer into the old one says what happened. A name stands for one machine; were two workers named bob
+    alive at once, fh.send(x, "bob") and .move("bob") would reach one of them and pointers the other.
+    """
+    bob = fh.VirtualWorker("bob")
+    bobs_data = fh.send(DATA[0:2], bob, private=True)
+    new_bob = fh.VirtualWorker("bob")
     try:
-        fh.VirtualWorker("bob")
-    except fh.WorkerError as err:
-        return bob, str(err)
+        bobs_data.sum()
+    except fh.PointerError as err:
+        return len(new_bob), str(err)
 
 
 def exercise_4():
     """Moving bob's data to alice is refused: alice is not trusted, so she would see bob's private data."""
-    bob, alice = fh.VirtualWorker("bob", replace=True), fh.VirtualWorker("alice", replace=True)
+    bob, alice = fh.VirtualWorker("bob"), fh.VirtualWorker("alice")
     bobs_data = fh.send(DATA[0:2], bob, private=True)
     try:
         bobs_data.move(alice)
@@ -63,5 +68,5 @@ def exercise_4():
 if __name__ == "__main__":
     print("1. charlie received, and a plain two-row tensor serializes to:", exercise_1())
     print("2. mean of alice's targets, refused under strict:", exercise_2())
-    print("3.", exercise_3()[1])
+    print("3. the new bob holds", *exercise_3())
     print("4. still on", *exercise_4()[:2])

@@ -14,7 +14,7 @@ def train_remotely(worker_name, rows, steps, lr, reduction="sum"):
     """Train a copy of the notebook's model (seed 0) on some rows through pointers; return the losses."""
     torch.manual_seed(0)
     model = nn.Linear(2, 1)
-    worker = fh.VirtualWorker(worker_name, replace=True)
+    worker = fh.VirtualWorker(worker_name)
     x, y = fh.send(DATA[rows], worker, private=True), fh.send(TARGET[rows], worker, private=True)
     ptr = fh.send(model, worker)
     opt = fh.remote(optim.SGD, ptr.parameters(), lr=lr)

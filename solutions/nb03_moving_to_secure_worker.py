@@ -21,8 +21,8 @@ def trained_on(worker, x, y, steps=10):
 
 def exercise_1():
     """Back to alice: allowed, it is her own model. To bob: refused, bob is not trusted and would see alice's model."""
-    bob, alice = fh.VirtualWorker("bob", replace=True), fh.VirtualWorker("alice", replace=True)
-    secure_worker = fh.VirtualWorker("secure_worker", trusted=True, replace=True)
+    bob, alice = fh.VirtualWorker("bob"), fh.VirtualWorker("alice")
+    secure_worker = fh.VirtualWorker("secure_worker", trusted=True)
     data = fh.send(DATA[2:], alice, private=True), fh.send(TARGET[2:], alice, private=True)
     alices_model = trained_on(alice, *data)
     alices_model.move(secure_worker)
@@ -39,8 +39,8 @@ def exercise_1():
 def exercise_2():
     """A third data owner: charlie's trained model joins the others on the secure worker."""
     names = {"bob": slice(0, 2), "alice": slice(2, 3), "charlie": slice(3, 4)}
-    workers = {n: fh.VirtualWorker(n, replace=True) for n in names}
-    secure_worker = fh.VirtualWorker("secure_worker", trusted=True, replace=True)
+    workers = {n: fh.VirtualWorker(n) for n in names}
+    secure_worker = fh.VirtualWorker("secure_worker", trusted=True)
     data = {n: (fh.send(DATA[r], workers[n], private=True), fh.send(TARGET[r], workers[n], private=True))
             for n, r in names.items()}
     models = [trained_on(workers[n], *data[n]) for n in names]
@@ -54,7 +54,7 @@ def exercise_3():
     """Bytes of one move: a fixed cost for the serialization format, plus 4 bytes per float32 parameter."""
     sizes = {}
     for shape in ((2, 1), (100, 10)):
-        a, b = fh.VirtualWorker("a", replace=True), fh.VirtualWorker("b", replace=True)
+        a, b = fh.VirtualWorker("a"), fh.VirtualWorker("b")
         model = fh.send(nn.Linear(*shape), a)
         model.move(b)
         sizes[shape] = (a.bytes_sent, sum(p.numel() for p in nn.Linear(*shape).parameters()))

@@ -10,8 +10,8 @@ TARGET = torch.tensor([[0], [0], [1], [1.]])
 
 def federated(split, iterations=10, worker_iters=5, weights=None, policy=None):
     """Notebook 04's loop for any split of the rows between bob and alice; returns the model and its final loss."""
-    bob, alice = fh.VirtualWorker("bob", replace=True), fh.VirtualWorker("alice", replace=True)
-    secure_worker = fh.VirtualWorker("secure_worker", trusted=True, replace=True, policy=policy)
+    bob, alice = fh.VirtualWorker("bob"), fh.VirtualWorker("alice")
+    secure_worker = fh.VirtualWorker("secure_worker", trusted=True, policy=policy)
     owners = [(bob, split[0]), (alice, split[1])]
     data = [(w, fh.send(DATA[r], w, private=True), fh.send(TARGET[r], w, private=True)) for w, r in owners]
     torch.manual_seed(0)

@@ -158,8 +158,8 @@ def exercise_5():
                              engine="loop")
     previous = fh.set_policy(fh.PrivacyPolicy(strict=True))
     try:
-        workers = [fh.VirtualWorker(name, replace=True) for name in names]
-        secure_worker = fh.VirtualWorker("secure_worker", trusted=True, replace=True)
+        workers = [fh.VirtualWorker(name) for name in names]
+        secure_worker = fh.VirtualWorker("secure_worker", trusted=True)
         fh.run_fedavg_on_workers(MODEL, workers, secure_worker, DIGITS.train, DIGITS.test, owner_indices, config)
         refusal = None
     except fh.PrivacyError as err:

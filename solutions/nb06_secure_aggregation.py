@@ -14,8 +14,8 @@ TARGET = torch.tensor([[0], [0], [1], [1.]], requires_grad=True)
 
 def federation():
     """The notebook's set-up: bob, alice, the trusted secure_worker, their private rows and a fresh model (seed 0)."""
-    bob, alice = fh.VirtualWorker("bob", replace=True), fh.VirtualWorker("alice", replace=True)
-    secure_worker = fh.VirtualWorker("secure_worker", trusted=True, replace=True)
+    bob, alice = fh.VirtualWorker("bob"), fh.VirtualWorker("alice")
+    secure_worker = fh.VirtualWorker("secure_worker", trusted=True)
     bobs = fh.send(DATA[0:2], bob, private=True), fh.send(TARGET[0:2], bob, private=True)
     alices = fh.send(DATA[2:], alice, private=True), fh.send(TARGET[2:], alice, private=True)
     torch.manual_seed(0)

@@ -1,18 +1,18 @@
-"""Shared fixtures: one torch thread, the digits once per session, and for every test no workers and the default policy."""
+"""Shared fixtures: one torch thread, the digits once per session, and for every test a fresh federation."""
 import pytest
 import torch
-
 import fedavg_helpers as fh
 from fedavg_helpers import worker as _worker
 
 
 @pytest.fixture(autouse=True)
 def fresh_federation():
-    _worker._workers.clear()
+    """No workers, no data owners, nothing aggregated, and the default policy, before and after each test."""
+    _worker._reset()
     previous = fh.set_policy(fh.PrivacyPolicy())
     yield
     fh.set_policy(previous)
-    _worker._workers.clear()
+    _worker._reset()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -50,13 +50,18 @@ def test_unknown_worker_names():
     assert p.location is bob
 
 
-def test_two_workers_with_one_name():
+def test_a_second_worker_with_a_taken_name_replaces_the_first_and_its_pointers_say_so():
     bob = fh.VirtualWorker("bob")
     p = fh.send(torch.ones(1), bob)
-    with pytest.raises(fh.WorkerError, match="already exists"):
-        fh.VirtualWorker("bob")
-    assert fh.get_worker("bob") is bob and torch.equal(p.get(), torch.ones(1))
-    assert fh.VirtualWorker("bob", replace=True) is fh.get_worker("bob")
+    new_bob = fh.VirtualWorker("bob")  # as when a notebook cell is run again
+    assert fh.get_worker("bob") is new_bob and len(new_bob) == 0 and len(bob) == 0
+    with pytest.raises(fh.PointerError, match="earlier worker named bob; bob was replaced"):
+        p + 1
+    with pytest.raises(fh.PointerError, match="replaced"):
+        p.get()
+    with pytest.raises(fh.WorkerError, match="was replaced"):
+        fh.send(torch.ones(1), bob)  # the old worker object can no longer be used either
+    assert "replaced" in repr(bob) and "earlier worker" in repr(p)
 
 
 def test_invalid_worker_names_and_policies():

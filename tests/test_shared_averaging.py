@@ -67,12 +67,16 @@ def test_needs_two_workers_and_two_owners(owners):
         fh.secret_shared_average(models[:2], weights=[1, 0])
 
 
-def test_strict_consumes_the_inputs(owners):
+def test_strict_aggregates_each_contribution_once(owners):
     workers, models = owners
     fh.set_policy(fh.PrivacyPolicy(strict=True))
-    fh.secret_shared_average(models)
-    with pytest.raises(fh.PointerError, match="consumed"):
-        fh.secret_shared_average(models, weights=[1, 2, 3])
+    first = fh.secret_shared_average(models)
+    again = fh.secret_shared_average(models)  # the same aggregate again: nothing new, allowed
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(fh.PrivacyError, match="already aggregated"):
+        fh.secret_shared_average(models[:2])  # bob and alice without carol: a second equation
+    with pytest.raises(fh.PrivacyError, match="declared sample count"):
+        fh.secret_shared_average(models, weights=[1, 2, 3])  # weights are the owners' to declare
 
 
 def test_bad_inputs_change_nothing(owners):

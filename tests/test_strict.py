@@ -116,11 +116,11 @@ def test_repeated_weighted_averages_reveal_a_model_by_default_but_strict_consume
     torch.testing.assert_close(3 * one - 2 * two, train_plain(fresh_model(), slice(0, 2)).weight.detach())
 
     from fedavg_helpers import worker
-    worker._workers.clear()
+    worker._reset()
     fed = federation(STRICT)
     bobs_model, alices_model = both_models_on_the_secure_worker(fed)
     fh.secure_average([bobs_model, alices_model], fed["secure_worker"], weights=[1, 1])
-    with pytest.raises(fh.PointerError, match="consumed by an aggregation"):
+    with pytest.raises(fh.PrivacyError, match="declared sample count"):
         fh.secure_average([bobs_model, alices_model], fed["secure_worker"], weights=[1, 3])
 
 
@@ -128,7 +128,7 @@ def test_repeated_weighted_averages_reveal_a_model_by_default_but_strict_consume
 def test_a_zero_weight_does_not_count_as_a_contributor(policy):
     fed = federation(policy)
     bobs_model, alices_model = both_models_on_the_secure_worker(fed)
-    with pytest.raises(fh.PrivacyError, match="combines 1|over at least 2"):
+    with pytest.raises(fh.PrivacyError, match="combines 1|declared sample count"):
         fh.secure_average([bobs_model, alices_model], fed["secure_worker"], weights=[1, 0])
 
 
@@ -162,7 +162,7 @@ def fedavg_loop(rounds=3, steps=5):
 def test_the_strict_loop_gives_the_same_model_and_metrics_as_the_default_loop():
     default_model, default_losses = fedavg_loop()
     from fedavg_helpers import worker
-    worker._workers.clear()
+    worker._reset()
     fh.set_policy(STRICT)
     strict_model, strict_losses = fedavg_loop()
     assert torch.equal(default_model.weight, strict_model.weight)
@@ -195,7 +195,7 @@ ops = st.one_of(st.tuples(st.just("unary"), st.sampled_from(sorted(UNARY)), st.i
 @given(sequence=st.lists(ops, min_size=1, max_size=12), fetch=st.sampled_from(sorted(FETCH)))
 def test_strict_releases_nothing_that_depends_on_one_owner(sequence, fetch):
     from fedavg_helpers import worker
-    worker._workers.clear()
+    worker._reset()
     fed = federation(STRICT)
     bobs_model, loss = train_remote(fresh_model(), fed["bob"], fed["bobs"], steps=1)
     pool = [fed["bobs"][0], fed["bobs"][1], bobs_model, loss]  # everything here depends on bob's data
@@ -219,15 +219,29 @@ def test_strict_releases_nothing_that_depends_on_one_owner(sequence, fetch):
         pytest.fail(f"{fetch} released a value that depends on bob's data: {candidate!r} after {sequence}")
 
 
-@pytest.mark.parametrize("weights", [[1, 1e-12], [1, 0.3], [0.3, 1]])
-def test_strict_refuses_weights_that_make_an_average_one_owners_model(weights):
+@pytest.mark.parametrize("weights", [[1, 1e-12], [1, 0.3], [0.3, 1], [2, 3]])
+def test_strict_refuses_weights_the_data_owners_did_not_declare(weights):
     fed = federation(STRICT)
     bobs_model, alices_model = both_models_on_the_secure_worker(fed)
-    with pytest.raises(fh.PrivacyError, match="over at least 2"):
+    with pytest.raises(fh.PrivacyError, match="declared sample count: bob: 2, alice: 2"):
         fh.secure_average([bobs_model, alices_model], fed["secure_worker"], weights=weights)
-    # unequal but real weights, such as sample counts, still count both owners
-    assert isinstance(fh.secure_average([bobs_model, alices_model], fed["secure_worker"], weights=[1, 0.5]),
+    # equal weights, or the declared sample counts (2 rows each), are the owners' own
+    assert isinstance(fh.secure_average([bobs_model, alices_model], fed["secure_worker"], weights=[2, 2]),
                       nn.Linear)
+
+
+def test_strict_refuses_declared_weights_that_make_an_average_one_owners_model():
+    fh.set_policy(STRICT)
+    data, target = toy_data()
+    bob, alice = fh.VirtualWorker("bob"), fh.VirtualWorker("alice")
+    secure_worker = fh.VirtualWorker("secure_worker", trusted=True)
+    many = torch.cat([data[0:2]] * 50), torch.cat([target[0:2]] * 50)  # bob declares 100 samples, alice 2
+    bobs = fh.send(many[0], bob, private=True), fh.send(many[1], bob, private=True)
+    alices = fh.send(data[2:], alice, private=True), fh.send(target[2:], alice, private=True)
+    bobs_model, _ = train_remote(fresh_model(), bob, bobs)
+    alices_model, _ = train_remote(fresh_model(), alice, alices)
+    with pytest.raises(fh.PrivacyError, match="over at least 2"):  # alice's share 2/102 < 1/4: not a contributor
+        fh.secure_average([bobs_model, alices_model], secure_worker, weights=[100, 2])
 
 
 def test_default_policy_still_lets_skewed_weights_through():
