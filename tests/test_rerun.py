@@ -1,0 +1,71 @@
+"""Learners re-run cells: every notebook run twice in one kernel ("Run All" twice) gives the same output twice.
+
+The second pass must neither fail (a worker name taken, a pointer into an earlier worker) nor print
+anything else: every notebook seeds its randomness, and creating a worker again starts a fresh one.
+The slow notebooks run here only with `make test-rerun` (CI runs it); `make test` runs the fast ones.
+"""
+import configparser
+import pathlib
+import re
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SLOW = {"05_fedavg_on_digits.ipynb", "07_privacy_and_robustness.ipynb"}
+
+
+def sanitizers():
+    """nbval's sanitizing rules (nbval_sanitize.cfg): addresses, temporary paths, durations."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "nbval_sanitize.cfg")
+    return [(re.compile(parser[s]["regex"]), parser[s]["replace"]) for s in parser.sections()]
+
+
+def text_of(outputs, rules) -> list[str]:
+    """What a reader sees of a cell's outputs as text (figures are compared by their text stand-in)."""
+    texts = []
+    for out in outputs:
+        if out.output_type == "stream" and out.name == "stderr":
+            continue  # progress bars and warnings (Python shows a warning once per place, so not twice)
+        if out.output_type == "stream":
+            text = out.text
+        elif out.output_type in ("execute_result", "display_data"):
+            text = out.data.get("text/plain", "")
+        else:  # an error no cell caught
+            text = f"UNCAUGHT {out.ename}: {out.evalue}"
+        for regex, replacement in rules:
+            text = regex.sub(replacement, text)
+        texts.append(text)
+    return texts
+
+
+def run_twice(path: pathlib.Path):
+    """The text outputs of every code cell, on a first and on a second pass in the same kernel."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                            resources={"metadata": {"path": str(path.parent)}})
+    rules, passes = sanitizers(), []
+    with client.setup_kernel():
+        for _ in range(2):
+            outputs = []
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type == "code":
+                    cell.outputs = []
+                    client.execute_cell(cell, index)
+                    outputs.append(text_of(cell.outputs, rules))
+            passes.append(outputs)
+    return passes
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in SLOW else [])
+                                  for p in NOTEBOOKS])
+def test_run_all_twice_in_one_kernel(path):
+    first, second = run_twice(path)
+    for index, (a, b) in enumerate(zip(first, second)):
+        uncaught = [t for t in a + b if t.startswith("UNCAUGHT")]
+        assert not uncaught, f"code cell {index} failed: {uncaught}"
+        assert a == b, f"code cell {index} printed something else on the second pass:\n{a}\n---\n{b}"
