@@ -234,3 +234,38 @@ def test_bad_configs_and_inputs_are_refused_with_the_fix():
     keys[2] = keys[1]
     with pytest.raises(ValueError, match="already in use"):
         fh.SecAggServer(config).collect_public_keys(keys)
+
+
+def test_aggregations_in_several_threads_at_once_give_exact_sums():
+    import threading
+    results, errors = {}, []
+
+    def aggregate(k):
+        try:
+            xs = inputs(n=5, d=3000, seed=100 + k)
+            result = fh.secure_aggregate(xs, 3, seed=k, drop_before_masking={k % 5})
+            plain = torch.stack([FP.encode(xs[u]) for u in result.survivors]).sum(dim=0)
+            results[k] = torch.equal(result.ring_sum, plain)
+        except Exception as e:  # a failure in a thread must fail the test, not vanish
+            errors.append(e)
+
+    threads = [threading.Thread(target=aggregate, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and results == {k: True for k in range(8)}
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
+def test_the_expanded_stream_is_the_aes_ctr_keystream_across_chunk_boundaries(dtype):
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from fedavg_helpers import prg
+    seed = bytes(range(32))
+    width = torch.tensor([], dtype=dtype).element_size()
+    n = 3 * (prg._CHUNK_BYTES // width) + 5
+    stream = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor().update(bytes(width * n))
+    expected = torch.frombuffer(bytearray(stream), dtype=dtype)
+    assert torch.equal(fh.expand_seed(seed, n, dtype), expected)
+    acc = torch.arange(n, dtype=dtype)
+    assert torch.equal(prg.add_expanded_(acc, seed, -1), torch.arange(n, dtype=dtype) - expected)
