@@ -57,7 +57,9 @@ def test_summing_shares_on_each_worker_reveals_only_the_sum():
     # The notebook flow: bob and alice each share their model among three workers; each worker adds what it holds.
     g = torch.Generator().manual_seed(2)
     bobs, alices = [torch.randn(4, generator=g)], [torch.randn(4, generator=g)]
-    bob_shares, alice_shares = fh.share_tensors(bobs, 3, generator=g), fh.share_tensors(alices, 3, generator=g)
+    bound = FP.max_abs_for_sum(2)  # the public bound both agree on, so that their sum fits the ring
+    bob_shares = fh.share_tensors(bobs, 3, max_abs=bound, generator=g)
+    alice_shares = fh.share_tensors(alices, 3, max_abs=bound, generator=g)
     on_workers = [fh.add_shares([bob_shares[w], alice_shares[w]]) for w in range(3)]
     total = fh.reconstruct_tensors(on_workers, dtype=torch.float64)[0]
     assert torch.equal(fh.add_shares(on_workers)[0], FP.encode(bobs[0]) + FP.encode(alices[0]))
@@ -121,6 +123,49 @@ def test_additive_sharing_rejects_bad_input():
         fh.shared_average([x, x], 2, max_abs=FP.max_abs_for_sum(1))
     with pytest.raises(OverflowError, match="exceeds the agreed bound"):
         fh.shared_average([x, [torch.tensor([3.0, 0, 0])]], 2, max_abs=2.0)
+
+
+def test_adding_shares_of_values_whose_sum_could_wrap_is_refused():
+    # Three values of 4e11 each fit the ring alone, but their sum 1.2e12 does not: it used to decode as 1.0e11.
+    values = [[torch.tensor([4e11], dtype=torch.float64)] for _ in range(3)]
+    wrapped = FP.decode(sum(FP.encode(v[0]) for v in values)).item()
+    assert abs(wrapped - 1.2e12) > 1e12  # what silently came back
+    shares = [fh.share_tensors(v, 2) for v in values]
+    with pytest.raises(OverflowError, match=r"3 different values .* share each value with max_abs <= 1.83\d*e\+11 "
+                                            r"\(encoder.max_abs_for_sum\(3\)\)"):
+        fh.add_shares([s[0] for s in shares])
+    with pytest.raises(OverflowError, match="exceeds the agreed bound"):  # the bound that fits refuses 4e11 up front
+        fh.share_tensors(values[0], 2, max_abs=FP.max_abs_for_sum(3))
+    bound = FP.max_abs_for_sum(3)
+    fitting = [fh.share_tensors([torch.tensor([bound], dtype=torch.float64)], 2, max_abs=bound) for _ in range(3)]
+    partials = [fh.add_shares([s[w] for s in fitting]) for w in range(2)]
+    assert fh.reconstruct_tensors(partials, dtype=torch.float64)[0].item() == pytest.approx(3 * bound, rel=1e-15)
+
+
+def test_shares_that_cannot_rebuild_their_value_are_refused():
+    shares = fh.share_tensors([torch.tensor([0.5, -0.25])], 3)
+    with pytest.raises(ValueError, match="got 2 of the 3 shares of a value"):
+        fh.reconstruct_tensors(shares[:2])  # before: uniform noise came back as if it were the value
+    with pytest.raises(ValueError, match="each share may be added once"):
+        fh.add_shares([shares[0], shares[0]])
+    with pytest.raises(ValueError, match="encoded with frac_bits=24 but are decoded with frac_bits=16"):
+        fh.reconstruct_tensors(shares, encoder=fh.FixedPoint(16))
+    coarse = fh.share_tensors([torch.tensor([0.5, -0.25])], 3, encoder=fh.FixedPoint(16), max_abs=1.0)
+    fine = fh.share_tensors([torch.tensor([0.5, -0.25])], 3, max_abs=1.0)
+    with pytest.raises(ValueError, match="mix values encoded with frac_bits \\[16, 24\\]"):
+        fh.add_shares([coarse[0], fine[0]])
+    by_hand = [[share[0].clone()] for share in shares]  # plain lists: nothing is known about their values
+    with pytest.warns(RuntimeWarning, match="cannot check these share-lists for wrap-around"):
+        total = fh.add_shares(by_hand)
+    assert torch.equal(total[0], FP.encode(torch.tensor([0.5, -0.25])))
+
+
+def test_empty_tensors_share_and_reconstruct():
+    for shape in [(0,), (3, 0)]:
+        assert fh.random_ring(shape).shape == shape and fh.random_ring(shape, torch.Generator()).shape == shape
+    shares = fh.share_tensors([torch.zeros(0), torch.ones(2)], 3)  # before: a TypeError from random_ring
+    empty, ones = fh.reconstruct_tensors(shares)
+    assert empty.shape == (0,) and torch.equal(ones, torch.ones(2))
 
 
 # --- Shamir t-of-n (Shamir 1979) ---
