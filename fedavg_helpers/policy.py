@@ -28,6 +28,10 @@ class PrivacyPolicy:
     strict: bool = False  # strict: no value leaves a data owner; a trusted worker releases only aggregates
 
     def __post_init__(self):
+        for name in ("strict", "allow_scalar_metrics"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}; a string such as "
+                                f"'false' would read as true, so pass a bool, e.g. PrivacyPolicy({name}=True)")
         if not isinstance(self.min_contributors, int) or isinstance(self.min_contributors, bool):
             raise TypeError(f"min_contributors must be an int, got {type(self.min_contributors).__name__}")
         if self.min_contributors < 1:
