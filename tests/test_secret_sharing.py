@@ -12,6 +12,7 @@ import torch
 from scipy import stats
 
 import fedavg_helpers as fh
+from fedavg_helpers import shamir  # noqa: F401  (fh.shamir: the module, for its primality test)
 
 FP = fh.FixedPoint()
 ALPHA = 1e-4  # chi-square p-value threshold: a correct implementation fails with probability 1e-4 per check
@@ -240,3 +241,37 @@ def test_shamir_rejects_bad_input():
         fh.shamir_combine([shares[0], [2, 3]], 2)
     with pytest.raises(ValueError, match="Invalid share x: 0"):
         fh.shamir_combine([(0, 1), shares[1]], 2)
+
+
+def test_shares_beyond_the_threshold_are_checked_not_ignored():
+    rng = random.Random(8)
+    secret = rng.getrandbits(256)
+    shares = fh.shamir_split(secret, 3, 6, rng=rng)
+    corrupted = [(shares[0][0], (shares[0][1] + 1) % fh.SHAMIR_PRIME)] + shares[1:]
+    relabelled = [(shares[1][0], shares[0][1]), (shares[0][0], shares[1][1])] + shares[2:]
+    for bad in (corrupted, relabelled):
+        # with exactly t shares nothing can be checked: a wrong secret comes back, as it must
+        assert fh.shamir_combine(bad[:3], 3) != secret
+        with pytest.raises(ValueError, match="does not lie on the polynomial through the first 3 shares"):
+            fh.shamir_combine(bad, 3)  # before: the same wrong secret, although three more shares could tell
+    four = fh.shamir_split(secret, 4, 6, rng=rng)
+    with pytest.raises(ValueError, match="or 3 is not the threshold the secret was split with"):
+        fh.shamir_combine(four, 3)  # before: a wrong secret from the first 3 of a 4-of-6 sharing
+    assert fh.shamir_combine(four, 4) == fh.shamir_combine(four[2:], 4) == secret
+    assert fh.shamir_combine(four, 2 + 2, prime=fh.SHAMIR_PRIME) == secret
+
+
+def test_shamir_needs_a_prime_field_and_names_huge_numbers_briefly():
+    import re
+    for composite in (15, 2**64, (2**61 - 1) * (2**31 - 1), 561):  # 561 is a Carmichael number
+        with pytest.raises(ValueError, match="is not prime"):  # before: "base is not invertible" later on
+            fh.shamir_split(5, 2, 3, prime=composite)
+        with pytest.raises(ValueError, match="is not prime"):
+            fh.shamir_combine([(1, 2), (2, 3)], 2, prime=composite)
+    assert [p for p in range(60) if fh.shamir._is_probable_prime(p)] == list(sympy.primerange(60))
+    assert fh.shamir._is_probable_prime(2**127 - 1) and not fh.shamir._is_probable_prime(2**127 + 1)
+    for call in (lambda: fh.shamir_split(fh.SHAMIR_PRIME, 2, 3),
+                 lambda: fh.shamir_combine([(1, fh.SHAMIR_PRIME), (2, 1)], 2)):
+        with pytest.raises(ValueError) as err:
+            call()
+        assert "157 digits, 521 bits" in str(err.value) and not re.search(r"\d{30}", str(err.value))
