@@ -146,10 +146,12 @@ def _aligned(update, reference, i) -> list:
     tensors = _tensors_of(update, name)
     if _form(update) != _form(reference):
         raise TypeError(f"{name} is a {type(update).__name__} but updates[0] is a {type(reference).__name__}; give "
-                        "every client's update in the same form (all tensors, all lists, or all dicts with the same keys)")
+                        "every client's update in the same form (all tensors, all lists, or all dicts with the same "
+                        "keys)")
     if isinstance(update, dict):
         if update.keys() != reference.keys():
-            extra, missing = sorted(map(str, update.keys() - reference.keys())), sorted(map(str, reference.keys() - update.keys()))
+            extra = sorted(map(str, update.keys() - reference.keys()))
+            missing = sorted(map(str, reference.keys() - update.keys()))
             raise ValueError(f"{name} has keys {extra} that updates[0] lacks and lacks {missing}; every client must "
                              "update the same parameters (dict updates are added key by key)")
         tensors = [update[k] for k in reference]

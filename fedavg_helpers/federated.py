@@ -109,8 +109,8 @@ def _check_releasable(plans, workers, clients, secure_worker) -> None:
             picked = _names(workers[k].name for k in plan.clients)
             raise PrivacyError(f"round {r} picks {picked}, and its average counts {len(owners)} data owner(s) "
                                f"({_names(owners) if owners else 'none'}) with a real share of the weight, but "
-                               f"{secure_worker.name} releases only averages over at least {policy.min_contributors} data "
-                               "owners; "
+                               f"{secure_worker.name} releases only averages over at least "
+                               f"{policy.min_contributors} data owners; "
                                "pick more clients per round (a larger FedAvgConfig(client_fraction=...)) or give the "
                                "clients more even amounts of data. Nothing was sent.")
 

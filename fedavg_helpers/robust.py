@@ -175,8 +175,9 @@ def _finite_result(result, stacked, rule, outvoted) -> torch.Tensor:
         raise ValueError(f"{rule}: {len(bad)} of the {len(stacked)} updates hold NaN or inf (rows {bad}), too many "
                          f"to outvote (it outvotes {outvoted}), so the result would not be finite; drop those "
                          "clients' updates, or find why their training diverged (a learning rate too high?)")
+    biggest = stacked.abs().max().item()
     raise ValueError(f"{rule}: the result overflowed to inf although every update is finite; the updates are too "
-                     f"large for {stacked.dtype} (largest |value| {stacked.abs().max().item():.3g}): clip or rescale them")
+                     f"large for {stacked.dtype} (largest |value| {biggest:.3g}): clip or rescale them")
 
 
 def _check_scored(scores, stacked, f, needed) -> None:

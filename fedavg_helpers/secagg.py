@@ -39,7 +39,6 @@ simulated: authenticated channels, the signatures and consistency round that the
 a server that lies about who dropped (it then recommends t > 2n/3), and network transport.
 """
 
-import math
 import random
 import secrets
 import time
@@ -98,9 +97,10 @@ class SecAggConfig:
         self.encoder.step(self.max_abs)  # validates the range
         k = self.ring_bits
         if k > MAX_RING_BITS:
-            raise ValueError(f"a Quantizer(bits={self.encoder.bits}) sum of {n} clients needs a ring of k = "
-                             f"{self.encoder.bits} + ceil(log2 {n}) = {k} bits, more than the {MAX_RING_BITS} a float64 "
-                             f"decodes exactly; use bits <= {MAX_RING_BITS - (k - self.encoder.bits)} or fewer clients")
+            b = self.encoder.bits
+            raise ValueError(f"a Quantizer(bits={b}) sum of {n} clients needs a ring of k = {b} + ceil(log2 {n}) = "
+                             f"{k} bits, more than the {MAX_RING_BITS} a float64 decodes exactly; use bits <= "
+                             f"{MAX_RING_BITS - (k - b)} or fewer clients")
 
     @property
     def ring_bits(self) -> int:

@@ -35,7 +35,8 @@ def random_ring(shape, generator: torch.Generator | None = None) -> torch.Tensor
     for size in tuple(shape):
         n *= size
     if generator is None:
-        raw = torch.frombuffer(bytearray(os.urandom(8 * n)), dtype=torch.uint8) if n else torch.zeros(0, dtype=torch.uint8)
+        raw = (torch.frombuffer(bytearray(os.urandom(8 * n)), dtype=torch.uint8) if n
+               else torch.zeros(0, dtype=torch.uint8))
     else:
         # Uniform bytes, not torch.randint over int64: randint's upper bound is exclusive and cannot
         # be 2**63, so it would never produce the largest ring element.
@@ -173,8 +174,9 @@ def _merged_parts(share_lists) -> dict | None:
         fits = FixedPoint(frac_bits).max_abs_for_sum(m)
         raise OverflowError(f"these shares belong to {m} different values whose agreed bounds add up to "
                             f"{worst / 2**frac_bits:.6g}, beyond the {_RING_MAX / 2**frac_bits:.6g} the ring holds at "
-                            f"frac_bits={frac_bits}, so their sum could wrap around to a wrong number; share each value "
-                            f"with max_abs <= {fits:.6g} (encoder.max_abs_for_sum({m})), a bound all parties agree on")
+                            f"frac_bits={frac_bits}, so their sum could wrap around to a wrong number; share each "
+                            f"value with max_abs <= {fits:.6g} (encoder.max_abs_for_sum({m})), a bound all parties "
+                            "agree on")
     return merged
 
 

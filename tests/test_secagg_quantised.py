@@ -10,7 +10,6 @@ import torch
 from scipy import stats
 
 import fedavg_helpers as fh
-from fedavg_helpers import secagg
 
 Q = fh.Quantizer()  # the default: 16 bits
 ALPHA = 1e-4  # chi-square p-value threshold: false-failure probability 1e-4 per check
@@ -112,7 +111,8 @@ def test_masked_inputs_are_uniform_over_the_small_ring():
         assert stats.chisquare(torch.bincount(bins, minlength=256).numpy()).pvalue > ALPHA
     for message in result.server.transcript:
         if message.kind == "masked input":  # what travelled: packed bytes, k bits per entry
-            assert isinstance(message.payload, bytes) and message.n_bytes == len(message.payload) == math.ceil(k * d / 8)
+            assert isinstance(message.payload, bytes)
+            assert message.n_bytes == len(message.payload) == math.ceil(k * d / 8)
 
 
 def test_uploads_no_more_than_the_plain_float32_vector_at_a_million_entries_and_100_clients():
