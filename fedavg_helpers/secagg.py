@@ -311,12 +311,13 @@ class SecAggServer:
                                  f"{config.ring_bits} bits, packed: what SecAggClient.masked_input returns), got {got}")
         self._require(len(masked), "sent masked inputs", 2)
         self.survivors = sorted(masked)  # U_3
-        self.masked_sum = torch.zeros(size, dtype=config._dtype)
+        # int64 holds the plain sum of n values below 2**k <= 2**53, and wraps modulo 2**64 for k = 64
+        self.masked_sum = torch.zeros(size, dtype=torch.int64)
         for u in self.survivors:
             self.transcript.append(Message(2, u, "masked input", config.masked_bytes, masked[u]))
             values = masked[u] if config.ring_bits == 64 else unpack_bits(masked[u], config.ring_bits, size)
             self.masked_inputs[u] = values
-            self.masked_sum += _to_ring(values, config._dtype)  # wraps modulo 2**32 or 2**64
+            self.masked_sum += values
         self._round = 4
         return list(self.survivors)
 
@@ -333,7 +334,7 @@ class SecAggServer:
         for w in responders:
             n_bytes = len(responses[w]) * (ID_BYTES + SHARE_BYTES)
             self.transcript.append(Message(4, w, "shares for unmasking", n_bytes, responses[w]))
-        total = self.masked_sum.clone()
+        total = _to_ring(self.masked_sum, self.config._dtype)  # a copy, in the ring the masks were added in
         for u in self.survivors:  # remove the survivors' self-masks
             add_expanded_(total, self._rebuild(u, responses, responders), -1)
         for v in sorted(set(self.group) - set(self.survivors)):  # masks shared with dropped clients did not cancel
