@@ -7,9 +7,10 @@ distributed whatever s is: they say nothing about it. Secure aggregation uses th
 seeds and private keys, so the field is GF(2**521 - 1), a Mersenne prime larger than every 256-bit
 secret. Arithmetic uses Python's exact big integers.
 
-With more than t shares, the extra ones are not ignored: each must lie on the polynomial through the first t,
-so a corrupted or relabelled share, or a threshold other than the one the secret was split with, raises instead
-of returning a wrong secret. With exactly t shares nothing can be checked: any t points fit some polynomial.
+With more than t shares, the extra ones are not ignored: each must lie on the polynomial through the first t
+(checked at once, through a random combination of them), so a corrupted or relabelled share, or a threshold
+other than the one the secret was split with, raises instead of returning a wrong secret. With exactly t
+shares nothing can be checked: any t points fit some polynomial.
 """
 
 import functools
@@ -55,15 +56,34 @@ def shamir_combine(shares, threshold: int, *, prime: int = PRIME) -> int:
     # The first threshold points fix the degree-(threshold - 1) polynomial: f(0) is the secret, and every
     # further share must be f at its x.
     used, extra = shares[:threshold], shares[threshold:]
-    rows = _lagrange_weights(tuple(x for x, _ in used), (0,) + tuple(x for x, _ in extra), prime)
-    values = [sum(w * y for w, (_, y) in zip(row, used)) % prime for row in rows]
-    for (x, y), expected in zip(extra, values[1:]):
-        if y != expected:
-            raise ValueError(f"the share at x = {x} does not lie on the polynomial through the first {threshold} "
-                             f"shares (x = {', '.join(str(u) for u, _ in used)}): a share was corrupted or "
-                             f"relabelled, or {threshold} is not the threshold the secret was split with; "
-                             "no secret is returned")
-    return values[0]
+    xs, ys = tuple(x for x, _ in used), [y for _, y in used]
+    secret = sum(w * y for w, y in zip(_lagrange_weights(xs, (0,), prime)[0], ys)) % prime
+    if extra and not _extra_shares_fit(xs, ys, extra, prime):
+        bad = next(x for (x, y), row in zip(extra, _lagrange_weights(xs, tuple(x for x, _ in extra), prime))
+                   if y != sum(w * yi for w, yi in zip(row, ys)) % prime)
+        raise ValueError(f"the share at x = {bad} does not lie on the polynomial through the first {threshold} "
+                         f"shares (x = {', '.join(map(str, xs))}): a share was corrupted or relabelled, or "
+                         f"{threshold} is not the threshold the secret was split with; no secret is returned")
+    return secret
+
+
+def _extra_shares_fit(xs, ys, extra, prime) -> bool:
+    """Whether every extra share (x_j, y_j) is f(x_j), checked at once through one random combination of them.
+
+    sum_j r_j (y_j - f(x_j)) = sum_j r_j y_j - sum_i c_i y_i with c_i = sum_j r_j w_ji, and the c_i are cached
+    with the r_j: t + e products a secret instead of t * e. Shares off the polynomial pass only if their errors
+    happen to cancel under the random r_j, with probability about 1 / prime (2**-521 by default).
+    """
+    r, c = _combined_row(xs, tuple(x for x, _ in extra), prime)
+    return (sum(rj * y for rj, (_, y) in zip(r, extra)) - sum(ci * y for ci, y in zip(c, ys))) % prime == 0
+
+
+@functools.lru_cache(maxsize=64)
+def _combined_row(xs: tuple, extra_xs: tuple, prime: int) -> tuple:
+    """Random weights r_j for the extra points, drawn once per set of x coordinates, and c_i = sum_j r_j w_ji."""
+    rows = _lagrange_weights(xs, extra_xs, prime)
+    r = tuple(secrets.randbelow(prime - 1) + 1 for _ in extra_xs)
+    return r, tuple(sum(rj * row[i] for rj, row in zip(r, rows)) % prime for i in range(len(xs)))
 
 
 @functools.lru_cache(maxsize=64)
