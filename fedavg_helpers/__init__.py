@@ -19,7 +19,7 @@ from .simulation import (FedAvgConfig, CentralConfig, History, RoundPlan, plan_r
 from .plotting import plot_label_distribution, plot_accuracy
 from .federated import share_data, run_fedavg_on_workers
 from .aggregators import (RoundUpdates, mean_aggregator, dp_aggregator, median_aggregator, trimmed_mean_aggregator,
-                          krum_aggregator, multi_krum_aggregator, with_attackers)
+                          krum_aggregator, multi_krum_aggregator, secure_aggregator, with_attackers)
 # --- end data and simulation ---
 
 # --- secure aggregation, differential privacy, robust aggregation (issue 5) ---
@@ -28,8 +28,10 @@ from .flat import flatten_params, unflatten_params
 from .secret_sharing import random_ring, share_tensors, add_shares, reconstruct_tensors, shared_average
 from .shamir import PRIME as SHAMIR_PRIME, shamir_split, shamir_combine
 from .prg import expand_seed, derive_seed
-from .secagg import (DropoutError, SecAggConfig, SecAggClient, SecAggServer, SecAggResult, secure_aggregate,
-                     secagg_bytes_per_client)
+from .quantize import Quantizer
+from .bitpack import pack_bits, unpack_bits
+from .secagg import (DropoutError, SecAggConfig, SecAggClient, SecAggServer, SecAggResult, ClientReport,
+                     secure_aggregate, secagg_bytes_per_client)
 from .dp import global_norm, clip_update, dp_noise_std, dp_aggregate, poisson_sample_clients, dp_epsilon
 from .robust import coordinate_median, trimmed_mean, krum_scores, krum, multi_krum, scale_attack, sign_flip_attack
 from .shared_averaging import secret_shared_average

@@ -23,8 +23,11 @@ def check_real(name: str, value, low: float, high: float = math.inf, low_open: b
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
     if not math.isfinite(value) or too_low or too_high:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ValueError(f"Invalid {name}: {value!r} (must be in {interval}){'; ' + hint if hint else ''}")
+        # an infinite end is never included: only finite values pass
+        interval = (f"{'(' if low_open or low == -math.inf else '['}{low:g}, "
+                    f"{high:g}{')' if high_open or high == math.inf else ']'}")
+        finite = "a finite number " if not math.isfinite(value) else ""
+        raise ValueError(f"Invalid {name}: {value!r} (must be {finite}in {interval}){'; ' + hint if hint else ''}")
     return value
 
 
@@ -60,7 +63,55 @@ def check_client_indices(client_indices, num_samples: int | None = None) -> list
         if num_samples is not None and idx.max() >= num_samples:
             raise ValueError(f"client {k}: index {int(idx.max())} is outside the training set of {num_samples} samples")
         checked.append(idx.long())
+    _check_disjoint(checked)
     return checked
+
+
+def _check_disjoint(client_indices: list[torch.Tensor]) -> None:
+    """Every sample belongs to at most one client, once: a repeated index would count its sample twice."""
+    ordered = torch.cat(client_indices).sort().values
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(repeated):
+        sample = int(repeated[0])
+        holders = [k for k, idx in enumerate(client_indices) if (idx == sample).any()]
+        if len(holders) == 1:
+            raise ValueError(f"client {holders[0]} lists sample {sample} more than once; each of a client's samples "
+                             "appears once in its indices (use fh.split_iid, split_shards or split_dirichlet)")
+        raise ValueError(f"clients {holders[0]} and {holders[1]} both hold sample {sample}; in federated learning "
+                         "each sample belongs to one client, so client indices must not overlap (use fh.split_iid, "
+                         "split_shards or split_dirichlet, which deal every sample to exactly one client)")
+
+
+def check_model_fits(model, *datasets) -> None:
+    """Run the model on one sample of each (x, y, name) and check it takes x and gives a score for every label.
+
+    Without this, a wrong feature width fails deep inside the vectorised engine as a batched-matmul error,
+    and labels beyond the model's outputs fail there too or, for label -100, are silently ignored by
+    cross-entropy.
+    """
+    for x, y, name in datasets:
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                scores = model(x[:1])
+        except RuntimeError as e:
+            raise ValueError(f"the model cannot take {name}'s samples of shape {tuple(x.shape[1:])} ({e}); build "
+                             f"it for that input, e.g. fh.mlp({x.shape[1] if x.dim() == 2 else '...'}, ..., "
+                             "num_classes)") from None
+        finally:
+            model.train(was_training)
+        if not isinstance(scores, torch.Tensor) or scores.dim() != 2 or scores.shape[0] != 1:
+            got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+            raise ValueError(f"the model must return one row of class scores per sample, got {got} for one of "
+                             f"{name}'s samples")
+        classes = scores.shape[1]
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or high >= classes:
+            bad = low if low < 0 else high
+            raise ValueError(f"{name} has label {bad}, but the model gives {classes} class scores, so labels must be "
+                             f"0..{classes - 1}; give the model max(label) + 1 = {max(high + 1, classes)} outputs, or "
+                             "relabel the classes 0, 1, 2, ...")
 
 
 def check_weights(weights, n: int) -> list[float]:
@@ -69,7 +120,15 @@ def check_weights(weights, n: int) -> list[float]:
         return [1.0] * n
     if isinstance(weights, torch.Tensor) and weights.dim() != 1:
         raise ValueError(f"weights must be 1-D (one per input), got shape {tuple(weights.shape)}")
-    weights = [float(w) for w in (weights.tolist() if isinstance(weights, torch.Tensor) else weights)]
+    if isinstance(weights, (str, bytes)):
+        raise TypeError(f"weights must be a list of numbers (e.g. sample counts), got {type(weights).__name__} "
+                        f"{weights!r}")
+    weights = list(weights.tolist() if isinstance(weights, torch.Tensor) else weights)
+    for w in weights:
+        if isinstance(w, bool) or not isinstance(w, numbers.Real):
+            raise TypeError(f"Invalid weight: {w!r} ({type(w).__name__}); weights must be numbers such as sample "
+                            "counts, e.g. [len(idx) for idx in client_indices]")
+    weights = [float(w) for w in weights]
     if len(weights) != n:
         raise ValueError(f"got {len(weights)} weights for {n} inputs; give one weight per input (e.g. its sample count)")
     bad = [w for w in weights if not math.isfinite(w) or w < 0]

@@ -9,6 +9,8 @@ returns one flat update Delta and the global model becomes w + Delta. Both engin
 - dp_aggregator: DP-FedAvg (McMahan et al. 2018): clip every update, add Gaussian noise to the mean (dp.py);
 - median_aggregator, trimmed_mean_aggregator (Yin et al. 2018), krum_aggregator, multi_krum_aggregator
   (Blanchard et al. 2017): Byzantine-robust rules (robust.py);
+- secure_aggregator: the same weighted mean, computed by secure aggregation (secagg.py): the server learns only the
+  sum of the clients' quantised, weighted updates;
 - with_attackers: chosen clients replace their honest update with a malicious one before the server sees it.
 The robust rules look at every individual update, which is exactly what secure aggregation hides (see robust.py).
 """
@@ -19,7 +21,9 @@ import torch
 
 from .client import _weighted_mean
 from .dp import dp_aggregate, dp_noise_std
+from .quantize import Quantizer
 from .robust import coordinate_median, krum, multi_krum, trimmed_mean
+from .secagg import secure_aggregate
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,35 @@ def multi_krum_aggregator(n_attackers: int, m: int | None = None) -> Aggregator:
                       "Krum needs n >= 2f + 3 clients (Blanchard et al. 2017)", ", or tolerate fewer attackers")
         return multi_krum(r.updates, n_attackers, m)
     return multi
+
+
+def secure_aggregator(bits: int = 16, max_abs: float = 1.0, threshold: float = 2 / 3) -> Aggregator:
+    """FedAvg's weighted mean through secure aggregation in a ring sized to the sum (Bonawitz et al. 2017).
+
+    Client k masks p_k * Delta_k, with p_k = n_k / sum_j n_j (public: the server picks the clients and knows
+    their sample counts), quantised to `bits` bits after clipping every entry to [-max_abs, max_abs]; the
+    server unmasks only the sum, which is the weighted mean up to quantisation (unbiased, within m steps of
+    2 max_abs / (2**bits - 1) per entry). threshold is the fraction of a round's m clients whose shares
+    rebuild a secret: t = max(2, floor(threshold * m) + 1). Entries beyond the range are clipped, with a
+    RuntimeWarning that counts them. Keys, masks and rounding noise are seeded from the run's generator.
+    """
+    quantizer = Quantizer(bits)
+    quantizer.step(max_abs)  # validates the range now rather than in round 1
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        raise ValueError(f"Invalid threshold: {threshold!r}; use the fraction of a round's clients needed to unmask, "
+                         "0 < threshold < 1 (2/3 tolerates a third dropping out)")
+
+    def secure(r: RoundUpdates) -> torch.Tensor:
+        _need_clients(r, 2, f"secure_aggregator(bits={bits})", "secure aggregation hides each input in a sum of "
+                      "at least two")
+        m = len(r)
+        shares = r.num_samples.to(torch.float64) / r.num_samples.sum()
+        vectors = [r.updates[i].to(torch.float64) * shares[i] for i in range(m)]
+        seed = int(torch.randint(0, 2**62, (1,), generator=r.generator))
+        result = secure_aggregate(vectors, min(m, max(2, int(threshold * m) + 1)), max_abs=max_abs,
+                                  encoder=quantizer, seed=seed)  # checks b and k before any key exchange
+        return result.total.to(r.updates.dtype)
+    return secure
 
 
 def with_attackers(aggregator: Aggregator | None, attackers: Iterable[int],

@@ -27,17 +27,36 @@ import torch
 
 
 def global_norm(update) -> float:
-    """L2 norm of a whole update: all its tensors taken together as one long vector."""
+    """L2 norm of a whole update: all its tensors taken together as one long vector (summed in float64)."""
     tensors = _tensors_of(update, "update")
-    return math.sqrt(sum(float(t.detach().double().pow(2).sum()) for t in tensors))
+    squares = sum(float(t.detach().double().pow(2).sum()) for t in tensors)
+    if squares == math.inf:  # finite entries above 1e154 square to inf: scale by the largest first
+        biggest = max((float(t.detach().double().abs().max()) for t in tensors if t.numel()), default=0.0)
+        if math.isfinite(biggest):
+            return biggest * math.sqrt(sum(float((t.detach().double() / biggest).pow(2).sum()) for t in tensors))
+    return math.sqrt(squares)
 
 
 def clip_update(update, max_norm: float):
-    """Scale an update (tensor, list or dict of tensors) by min(1, max_norm / norm), so its L2 norm is <= max_norm."""
+    """Scale an update (tensor, list or dict of tensors) by min(1, max_norm / norm), so its L2 norm is <= max_norm.
+
+    The promise holds after rounding: the result's global_norm is at most max_norm in every floating dtype
+    (float32 or bfloat16 rounding could push it a few units in the last place above; the factor is then
+    lowered until it does not). An update holding NaN or inf has no norm to clip and is refused.
+    """
     _check_positive("max_norm", max_norm)
+    _check_finite(update, "update")
     norm = global_norm(update)
-    factor = min(1.0, max_norm / norm) if norm > 0 else 1.0
-    return _map(update, lambda t: t.detach() * factor)
+    if norm <= max_norm:
+        return _map(update, lambda t: t.detach() * 1.0)  # a copy, unchanged
+    factor = max_norm / norm
+    clipped = _map(update, lambda t: t.detach() * factor)
+    # each entry rounds to its dtype: step the factor down by the coarsest dtype's unit roundoff until it fits
+    step = max(torch.finfo(t.dtype).eps for t in _tensors_of(update, "update"))
+    while global_norm(clipped) > max_norm:
+        factor *= 1.0 - step
+        clipped = _map(update, lambda t: t.detach() * factor)
+    return clipped
 
 
 def dp_noise_std(noise_multiplier: float, max_norm: float, expected_clients: float) -> float:
@@ -56,13 +75,10 @@ def dp_aggregate(updates, max_norm: float, noise_multiplier: float, *, expected_
         raise ValueError("dp_aggregate got no updates; pass one update (tensor, list or dict of tensors) per client")
     expected_clients = len(updates) if expected_clients is None else expected_clients
     std = dp_noise_std(noise_multiplier, max_norm, expected_clients)  # validates all three numbers
-    reference = _tensors_of(updates[0], "updates[0]")
-    for i, update in enumerate(updates[1:], start=1):
-        tensors = _tensors_of(update, f"updates[{i}]")
-        if [t.shape for t in tensors] != [t.shape for t in reference]:
-            raise ValueError(f"updates[{i}] has shapes {[tuple(t.shape) for t in tensors]} but updates[0] has "
-                             f"{[tuple(t.shape) for t in reference]}; every client must update the same model")
-    clipped = [_tensors_of(clip_update(u, max_norm), "update") for u in updates]
+    aligned = [_aligned(update, updates[0], i) for i, update in enumerate(updates)]  # dicts paired by key
+    for i, update in enumerate(updates):
+        _check_finite(update, f"updates[{i}]")
+    clipped = [clip_update(tensors, max_norm) for tensors in aligned]
     noisy = []
     for parts in zip(*clipped):
         mean = torch.stack(parts).sum(dim=0) / expected_clients
@@ -121,6 +137,43 @@ def _tensors_of(update, name):
             raise TypeError(f"{name} holds a {type(t).__name__ if not isinstance(t, torch.Tensor) else t.dtype} at "
                             f"position {i}; updates are floating-point tensors")
     return values
+
+
+def _aligned(update, reference, i) -> list:
+    """update's tensors in reference's order: dicts are paired by key, never by position."""
+    name = f"updates[{i}]"
+    reference_tensors = _tensors_of(reference, "updates[0]")
+    tensors = _tensors_of(update, name)
+    if _form(update) != _form(reference):
+        raise TypeError(f"{name} is a {type(update).__name__} but updates[0] is a {type(reference).__name__}; give "
+                        "every client's update in the same form (all tensors, all lists, or all dicts with the same "
+                        "keys)")
+    if isinstance(update, dict):
+        if update.keys() != reference.keys():
+            extra = sorted(map(str, update.keys() - reference.keys()))
+            missing = sorted(map(str, reference.keys() - update.keys()))
+            raise ValueError(f"{name} has keys {extra} that updates[0] lacks and lacks {missing}; every client must "
+                             "update the same parameters (dict updates are added key by key)")
+        tensors = [update[k] for k in reference]
+    if [t.shape for t in tensors] != [t.shape for t in reference_tensors]:
+        raise ValueError(f"{name} has shapes {[tuple(t.shape) for t in tensors]} but updates[0] has "
+                         f"{[tuple(t.shape) for t in reference_tensors]}; every client must update the same model")
+    return tensors
+
+
+def _form(update) -> str:
+    return "tensor" if isinstance(update, torch.Tensor) else "dict" if isinstance(update, dict) else "list"
+
+
+def _check_finite(update, name) -> None:
+    for position, t in enumerate(_tensors_of(update, name)):
+        bad = int((~torch.isfinite(t.detach())).sum())
+        if bad:
+            where = f" (tensor {list(update)[position]!r})" if isinstance(update, dict) else (
+                f" (tensor {position})" if not isinstance(update, torch.Tensor) else "")
+            raise ValueError(f"{name} holds {bad} NaN or infinite entries{where}, so it has no norm to clip; DP-FedAvg "
+                             "assumes honest clients, so this is a training bug (a learning rate too high?): fix it, "
+                             "or leave this client out of the round")
 
 
 def _rebuild(like, tensors):

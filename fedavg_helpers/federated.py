@@ -11,22 +11,43 @@ import copy
 import torch
 from torch import nn
 
-from .averaging import average_losses, secure_average
+from .averaging import _trusted, average_losses, secure_average
 from .client import client_update, evaluate
-from .pointer import Pointer, remote, send
+from .errors import PrivacyError
+from .pointer import Pointer, policy_for, remote, send
+from .policy import _names
 from .simulation import FedAvgConfig, History, _check_split, plan_round
-from .worker import get_worker
-from ._checks import check_client_indices
+from .worker import VirtualWorker, get_worker
+from ._checks import check_client_indices, check_model_fits
 
 
 def share_data(workers, train, client_indices) -> list[tuple[Pointer, Pointer]]:
     """Send each worker its client's samples as private data; return the (x, y) pointers, one pair per worker."""
-    workers = [get_worker(w) for w in workers]
+    workers = _data_owners(workers)
     x, y = _check_split(train, "train")
     clients = check_client_indices(client_indices, len(x))
     if len(workers) != len(clients):
         raise ValueError(f"got {len(workers)} workers for {len(clients)} clients; give one worker per client")
     return [(send(x[idx], w, private=True), send(y[idx], w, private=True)) for w, idx in zip(workers, clients)]
+
+
+def _data_owners(workers) -> list[VirtualWorker]:
+    """The clients' workers, checked before any data moves: distinct, and each a data owner's (untrusted) worker."""
+    if isinstance(workers, (str, VirtualWorker)) or not isinstance(workers, (list, tuple)):
+        raise TypeError(f"workers must be a list with one worker (or worker name) per client, got "
+                        f"{type(workers).__name__}")
+    workers = [get_worker(w) for w in workers]
+    first = {}
+    for k, w in enumerate(workers):
+        if w.name in first:
+            raise ValueError(f"{w.name} is listed for client {first[w.name]} and for client {k}; each client is one "
+                             f"data owner with its own worker, so give {len(workers)} different workers")
+        first[w.name] = k
+        if w.trusted:
+            raise ValueError(f"{w.name} (client {k}) is a trusted worker: it aggregates others' data and owns none, "
+                             "so it cannot hold a client's private data; give each client a data owner's worker, "
+                             "fh.VirtualWorker(name)")
+    return workers
 
 
 def run_fedavg_on_workers(model: nn.Module, workers, secure_worker, train, test, client_indices,
@@ -46,16 +67,22 @@ def run_fedavg_on_workers(model: nn.Module, workers, secure_worker, train, test,
         raise ValueError("run_fedavg_on_workers averages on the secure worker with fh.secure_average and picks a "
                          "fixed number of clients each round; for aggregators and Poisson sampling use fh.run_fedavg "
                          "(set FedAvgConfig(aggregator=None, sampling='fixed') here)")
-    secure_worker = get_worker(secure_worker)
+    # Everything is checked before any byte moves: a failure in round 1 would leave private data sent for nothing.
+    secure_worker = _trusted(secure_worker)
+    workers = _data_owners(workers)
+    x, y = _check_split(train, "train")
     x_test, y_test = _check_split(test, "test")
-    clients = check_client_indices(client_indices, len(_check_split(train, "train")[0]))
-    shards = share_data(workers, train, clients)
-    workers = [get_worker(w) for w in workers]
-    global_model = copy.deepcopy(model)
+    clients = check_client_indices(client_indices, len(x))
+    if len(workers) != len(clients):
+        raise ValueError(f"got {len(workers)} workers for {len(clients)} clients; give one worker per client")
+    check_model_fits(model, (x, y, "train"), (x_test, y_test, "test"))
     generator = torch.Generator().manual_seed(config.seed)
+    plans = [plan_round(clients, config, generator) for _ in range(config.rounds)]  # the rounds' only randomness
+    _check_releasable(plans, workers, clients, secure_worker)
+    shards = share_data(workers, train, clients)
+    global_model = copy.deepcopy(model)
     history = History(model=global_model)
-    for _ in range(config.rounds):
-        plan = plan_round(clients, config, generator)
+    for plan in plans:
         models, losses, counts = [], [], []
         for k, batches in zip(plan.clients, plan.batches):
             local = send(global_model, workers[k])
@@ -71,6 +98,28 @@ def run_fedavg_on_workers(model: nn.Module, workers, secure_worker, train, test,
         history.test_accuracy.append(accuracy)
         history.clients.append(plan.clients)
     return history
+
+
+def _check_releasable(plans, workers, clients, secure_worker) -> None:
+    """Raise now if some round's average would combine too few data owners for the secure worker to release it."""
+    policy = policy_for([secure_worker, *workers], {w.name for w in workers})
+    if policy.strict:  # the weights are the clients' sample counts: each must be what its owner declares
+        for w, idx in zip(workers, clients):
+            if w.declared_samples is not None and w.declared_samples > len(idx):  # the largest batch declares
+                raise PrivacyError(f"{w.name} already declared {w.declared_samples} samples, but its client here "
+                                   f"has {len(idx)}; under the strict policy the weights of an average are the "
+                                   "owners' declared sample counts, so give this client a fresh worker. "
+                                   "Nothing was sent.")
+    for r, plan in enumerate(plans, start=1):
+        owners = policy.contributors([{workers[k].name} for k in plan.clients], [len(clients[k]) for k in plan.clients])
+        if len(owners) < policy.min_contributors:
+            picked = _names(workers[k].name for k in plan.clients)
+            raise PrivacyError(f"round {r} picks {picked}, and its average counts {len(owners)} data owner(s) "
+                               f"({_names(owners) if owners else 'none'}) with a real share of the weight, but "
+                               f"{secure_worker.name} releases only averages over at least "
+                               f"{policy.min_contributors} data owners; "
+                               "pick more clients per round (a larger FedAvgConfig(client_fraction=...)) or give the "
+                               "clients more even amounts of data. Nothing was sent.")
 
 
 def remote_client_update(model: Pointer, x: Pointer, y: Pointer, batches, lr: float) -> Pointer:

@@ -9,7 +9,10 @@ stays inside this range, so `FixedPoint.check_sum_fits` refuses before a sum cou
 
 Precision: encoding rounds to the nearest multiple of 2**-frac_bits, so one round trip (encode, then
 decode to float64) is off by at most `precision` = 2**-(frac_bits + 1), half a step, for every value
-`encode` accepts; the decoded sum of n encoded values is off by at most n * precision.
+`encode` accepts. The ring sum of n encodings is exact, but decoding it to float64 rounds once more: an
+integer above 2**53 has no exact float64, so near the range limit (sums up to 2**63 units) the decoded sum
+can be off by far more than n * precision (up to 2**-53 of its size, about 6e-5 at 5e11). The real bound,
+`sum_error_bound(n, max_abs)`, is n * precision + 2**-53 * n * (max_abs + 2**-frac_bits).
 """
 
 import math
@@ -44,6 +47,13 @@ class FixedPoint:
     def precision(self) -> float:
         """Largest round-trip error of one value: half a step, 2**-(frac_bits + 1)."""
         return 2.0 ** -(self.frac_bits + 1)
+
+    def sum_error_bound(self, n_terms: int, max_abs: float) -> float:
+        """Largest error of decode(sum of n_terms encodings of |x| <= max_abs) against the exact sum of the x."""
+        self.check_sum_fits(n_terms, max_abs)
+        # n roundings to the grid, then one rounding of the integer sum (|sum| <= n (max_abs + 2**-f)) to float64
+        grid = n_terms * self.precision
+        return grid + 2.0**-53 * n_terms * (max_abs + 2.0**-self.frac_bits) if max_abs else grid
 
     def max_abs_for_sum(self, n_terms: int) -> float:
         """Largest |x| such that a sum of n_terms encoded values of at most |x| cannot overflow."""
@@ -91,7 +101,8 @@ class FixedPoint:
             if biggest > limit:
                 fix = ("raise max_abs" if max_abs is not None
                        else "use fewer fractional bits, e.g. FixedPoint(frac_bits=16), for a wider range")
-                raise OverflowError(f"value {biggest:.6g} exceeds the agreed bound |x| <= {limit:.6g}; "
+                # full repr, not rounded: 1.0000001 against a bound of 1.0 must not read "1 exceeds 1"
+                raise OverflowError(f"value {biggest!r} exceeds the agreed bound |x| <= {limit!r}; "
                                     f"clip the input (e.g. x.clamp(-max_abs, max_abs)) or {fix}")
         # x * 2**f is exact in float64 (a power-of-two scale); round() is then the only error.
         return torch.round(x64 * self.scale).to(torch.int64)

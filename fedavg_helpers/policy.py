@@ -28,6 +28,10 @@ class PrivacyPolicy:
     strict: bool = False  # strict: no value leaves a data owner; a trusted worker releases only aggregates
 
     def __post_init__(self):
+        for name in ("strict", "allow_scalar_metrics"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}; a string such as "
+                                f"'false' would read as true, so pass a bool, e.g. PrivacyPolicy({name}=True)")
         if not isinstance(self.min_contributors, int) or isinstance(self.min_contributors, bool):
             raise TypeError(f"min_contributors must be an int, got {type(self.min_contributors).__name__}")
         if self.min_contributors < 1:
@@ -35,11 +39,6 @@ class PrivacyPolicy:
                 f"Invalid min_contributors: {self.min_contributors}. It counts data owners and must be at least 1 "
                 "(2, the default, means a result must combine two owners' data before it may leave a trusted worker)."
             )
-        for name in ("allow_scalar_metrics", "strict"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}); "
-                                f"a string such as 'false' would read as true")
 
     def check_get(self, worker, obj, owners, aggregate: bool) -> None:
         """Raise PrivacyError unless obj, which depends on `owners`' private data, may leave `worker`."""

@@ -24,6 +24,12 @@ its own clipping is not stopped by masking.
 
 All functions take the n client updates as a list of 1-D tensors or an (n, d) tensor and return a 1-D tensor
 (use `flatten_params` / `unflatten_params` for models).
+
+Non-finite updates (NaN or inf anywhere, e.g. from a diverging or malicious client) are treated as the worst,
+not refused, so that one such client cannot stop training: Krum gives them the score +inf and never selects
+them (and distances to them count as +inf), and the median and trimmed mean sort NaN above +inf, so a minority
+of them is outvoted like any other outlier. When they are too many for the rule to outvote, so that the result
+would hold NaN or inf, the rule raises ValueError naming them instead of returning it.
 """
 
 import math
@@ -35,9 +41,10 @@ def coordinate_median(updates) -> torch.Tensor:
     """Per-coordinate median of the client updates (the mean of the two middle values when n is even)."""
     stacked = _stack(updates)
     n = stacked.shape[0]
-    ordered = stacked.sort(dim=0).values
+    ordered = stacked.sort(dim=0).values  # NaN sorts above +inf: a non-finite value is an extreme one
     # torch.median would return the lower middle value for even n; Yin et al. use the usual median.
-    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+    median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+    return _finite_result(median, stacked, "coordinate_median", "fewer than half of the updates")
 
 
 def trimmed_mean(updates, trim) -> torch.Tensor:
@@ -57,8 +64,9 @@ def trimmed_mean(updates, trim) -> torch.Tensor:
     if count < 0 or 2 * count >= n:
         raise ValueError(f"Invalid trim: {trim!r} drops {count} values at each end of {n}, leaving none; "
                          f"use 0 <= trim <= {(n - 1) // 2} (at least one value must remain)")
-    ordered = stacked.sort(dim=0).values
-    return ordered[count:n - count].mean(dim=0)
+    ordered = stacked.sort(dim=0).values  # NaN sorts above +inf: trimmed at the top end
+    return _finite_result(ordered[count:n - count].mean(dim=0), stacked, "trimmed_mean",
+                          f"at most trim = {count} at each end")
 
 
 def krum_scores(updates, n_attackers: int) -> torch.Tensor:
@@ -67,16 +75,24 @@ def krum_scores(updates, n_attackers: int) -> torch.Tensor:
     n = stacked.shape[0]
     _check_krum(n, n_attackers)
     diffs = stacked.double()
+    finite = torch.isfinite(diffs).all(dim=1)
+    if not finite.all():  # zero them for cdist, then make every distance to them +inf (the worst neighbour)
+        diffs = torch.where(finite.unsqueeze(1), diffs, 0.0)
     squared = torch.cdist(diffs, diffs, compute_mode="donot_use_mm_for_euclid_dist").pow(2)
+    squared[~finite] = float("inf")
+    squared[:, ~finite] = float("inf")
     squared.fill_diagonal_(float("inf"))  # an update is not its own neighbour
     nearest = squared.sort(dim=1).values[:, : n - n_attackers - 2]
-    return nearest.sum(dim=1)
+    return nearest.sum(dim=1)  # +inf for a non-finite update, or one without n - f - 2 finite neighbours
 
 
 def krum(updates, n_attackers: int) -> torch.Tensor:
     """Krum: the single update whose n - f - 2 nearest neighbours are closest (needs n >= 2f + 3)."""
     stacked = _stack(updates)
-    return stacked[krum_scores(stacked, n_attackers).argmin()].clone()
+    scores = krum_scores(stacked, n_attackers)
+    best = scores.argmin()
+    _check_scored(scores, stacked, n_attackers, 1)
+    return stacked[best].clone()
 
 
 def multi_krum(updates, n_attackers: int, m: int | None = None) -> torch.Tensor:
@@ -88,6 +104,7 @@ def multi_krum(updates, n_attackers: int, m: int | None = None) -> torch.Tensor:
     if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= n - n_attackers:
         raise ValueError(f"Invalid m: {m!r}; use 1 <= m <= n - f = {n - n_attackers} (any {n - n_attackers + 1} "
                          "updates include at least one attacker's)")
+    _check_scored(scores, stacked, n_attackers, m)
     chosen = scores.argsort()[:m]
     return stacked[chosen].mean(dim=0)
 
@@ -143,6 +160,36 @@ def _check_krum(n, f):
             fix = f"use f <= {(n - 3) // 2} or " + fix[4:]
         raise ValueError(f"Krum needs n >= 2f + 3 (Blanchard et al. 2017): n = {n} clients cannot tolerate f = {f} "
                          f"attackers; {fix}")
+
+
+def _non_finite_rows(stacked) -> list[int]:
+    return (~torch.isfinite(stacked).all(dim=1)).nonzero().flatten().tolist()
+
+
+def _finite_result(result, stacked, rule, outvoted) -> torch.Tensor:
+    """Return result, or raise if it holds NaN or inf: too many non-finite updates, or an overflow."""
+    if torch.isfinite(result).all():
+        return result
+    bad = _non_finite_rows(stacked)
+    if bad:
+        raise ValueError(f"{rule}: {len(bad)} of the {len(stacked)} updates hold NaN or inf (rows {bad}), too many "
+                         f"to outvote (it outvotes {outvoted}), so the result would not be finite; drop those "
+                         "clients' updates, or find why their training diverged (a learning rate too high?)")
+    biggest = stacked.abs().max().item()
+    raise ValueError(f"{rule}: the result overflowed to inf although every update is finite; the updates are too "
+                     f"large for {stacked.dtype} (largest |value| {biggest:.3g}): clip or rescale them")
+
+
+def _check_scored(scores, stacked, f, needed) -> None:
+    """Raise unless at least `needed` updates have a finite Krum score (a non-finite update never does)."""
+    finite = int(torch.isfinite(scores).sum())
+    if finite < needed:
+        bad = _non_finite_rows(stacked)
+        n = len(stacked)
+        raise ValueError(f"Krum can select {finite} updates but needs {needed}: {len(bad)} of the {n} updates hold "
+                         f"NaN or inf (rows {bad}), and an update is scored only with n - f - 2 = {n - f - 2} finite "
+                         f"neighbours; with f = {f} at most f + 1 = {f + 1} non-finite updates leave every other one "
+                         "scored. Drop those clients' updates, or raise n_attackers if that many clients may misbehave")
 
 
 def _check_update(update):

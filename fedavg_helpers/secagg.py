@@ -24,6 +24,15 @@ Rounds (the paper's names; client ids are 0..n-1, and id + 1 is a client's Shami
 If fewer than `threshold` clients answer at any round the protocol stops with DropoutError: t shares
 are needed to rebuild a secret, and the paper never lets the server sum fewer than t inputs.
 
+Two rings. With a `FixedPoint` encoder (the default, for teaching) inputs are signed fixed-point numbers in
+Z_(2**64), so every masked entry costs 8 bytes: twice a float32. With a `Quantizer(bits=b)` (as in the paper)
+each client clips its entries to the agreed [-max_abs, max_abs] and rounds them stochastically to b-bit
+levels (unbiased); the sum of n levels fits Z_(2**k) exactly with k = b + ceil(log2 n), so masks and sums
+live in that ring and a masked vector travels packed, k bits per entry (bitpack.py): at b = 16 and 100
+clients, 23 bits, under three quarters of a float32. The PRG's words are reduced to k bits by keeping the
+low k bits, which is unbiased because 2**k divides the word size (prg.py). The decoded sum is exact for the
+levels and within n steps of the clipped inputs' sum (quantize.py); entries that were clipped are counted.
+
 Threat model (the paper's honest-but-curious setting): the server follows the protocol but reads
 everything it receives (`SecAggServer.transcript`); fewer than t clients may collude with it. Not
 simulated: authenticated channels, the signatures and consistency round that the paper adds against
@@ -32,14 +41,19 @@ a server that lies about who dropped (it then recommends t > 2n/3), and network 
 
 import random
 import secrets
+import time
+import warnings
 from dataclasses import dataclass, field
 
 import torch
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .bitpack import pack_bits, packed_size, unpack_bits
 from .fixed_point import FixedPoint
 from .prg import add_expanded_, derive_seed
+from .quantize import MAX_RING_BITS, Quantizer
 from .shamir import SHARE_BYTES, shamir_combine, shamir_split
 
 KEY_BYTES = 32  # raw X25519 public key, private key and self-mask seed
@@ -61,8 +75,8 @@ class SecAggConfig:
     n_clients: int
     threshold: int  # t: shares needed to rebuild a secret; up to n_clients - t clients may drop out
     vector_size: int
-    max_abs: float = 1.0  # public bound on every entry of every input; clients refuse larger values
-    encoder: FixedPoint = field(default_factory=FixedPoint)
+    max_abs: float = 1.0  # public bound on every entry: FixedPoint clients refuse larger values, Quantizer ones clip
+    encoder: FixedPoint | Quantizer = field(default_factory=FixedPoint)
 
     def __post_init__(self):
         for name in ("n_clients", "vector_size"):
@@ -73,10 +87,35 @@ class SecAggConfig:
         if isinstance(t, bool) or not isinstance(t, int) or not 2 <= t <= n:
             raise ValueError(f"Invalid threshold: {t!r}; use an int with 2 <= threshold <= n_clients = {n} "
                              "(threshold 1 would let any single client rebuild a peer's keys from its own share)")
-        if not isinstance(self.encoder, FixedPoint):
-            raise TypeError(f"encoder must be a FixedPoint, got {type(self.encoder).__name__}")
-        # The unmasked sum is only right if the plain sum fits the ring: refuse up front.
-        self.encoder.check_sum_fits(n, self.max_abs)
+        if not isinstance(self.encoder, (FixedPoint, Quantizer)):
+            raise TypeError(f"encoder must be a FixedPoint (64-bit ring) or a Quantizer (ring sized to the sum), "
+                            f"got {type(self.encoder).__name__}")
+        if isinstance(self.encoder, FixedPoint):
+            # The unmasked sum is only right if the plain sum fits the ring: refuse up front.
+            self.encoder.check_sum_fits(n, self.max_abs)
+            return
+        self.encoder.step(self.max_abs)  # validates the range
+        k = self.ring_bits
+        if k > MAX_RING_BITS:
+            b = self.encoder.bits
+            raise ValueError(f"a Quantizer(bits={b}) sum of {n} clients needs a ring of k = {b} + ceil(log2 {n}) = "
+                             f"{k} bits, more than the {MAX_RING_BITS} a float64 decodes exactly; use bits <= "
+                             f"{MAX_RING_BITS - (k - b)} or fewer clients")
+
+    @property
+    def ring_bits(self) -> int:
+        """k: masks and sums live in Z_(2**k); 64 for FixedPoint, bits + ceil(log2 n_clients) for a Quantizer."""
+        return 64 if isinstance(self.encoder, FixedPoint) else self.encoder.ring_bits(self.n_clients)
+
+    @property
+    def masked_bytes(self) -> int:
+        """Bytes of one masked input on the wire: k bits per entry, packed."""
+        return packed_size(self.ring_bits, self.vector_size) if self.ring_bits < 64 else 8 * self.vector_size
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        # ring arithmetic wraps modulo 2**32 or 2**64, and 2**k divides both: reduce to k bits at the end
+        return torch.int32 if self.ring_bits <= 32 else torch.int64
 
 
 @dataclass
@@ -103,6 +142,7 @@ class SecAggClient:
         self._rng = secrets.SystemRandom() if rng is None else rng
         self.bytes_sent = 0
         self.bytes_received = 0
+        self.clipped = 0  # entries of its input beyond the agreed range, clipped (Quantizer) before masking
         self._round = 0
 
     def advertise_keys(self) -> tuple[bytes, bytes]:
@@ -148,16 +188,23 @@ class SecAggClient:
         if len(ciphertexts) + 1 < self.config.threshold:
             raise DropoutError(f"only {len(ciphertexts) + 1} clients shared keys, fewer than threshold t = "
                                f"{self.config.threshold}; client {self.cid} will not send a masked input")
-        encoded = self.config.encoder.encode(x, self.config.max_abs)  # refuses |x| > max_abs before any state changes
+        config = self.config
+        if isinstance(config.encoder, FixedPoint):
+            y, clipped = config.encoder.encode(x, config.max_abs), 0  # refuses |x| > max_abs before any state changes
+        else:  # the rounding noise is the client's own: from its generator, never the server's
+            rounding = torch.Generator().manual_seed(self._rng.getrandbits(63))
+            levels, clipped = config.encoder.encode(x, config.max_abs, rounding)
+            y = _to_ring(levels, config._dtype)
         self._round = 3
         self._inbox = dict(ciphertexts)
+        self.clipped = clipped
         self.bytes_received += len(ciphertexts) * (ID_BYTES + CIPHERTEXT_BYTES)
-        y = add_expanded_(encoded, self._b_seed)
+        add_expanded_(y, self._b_seed)
         for v in sorted(ciphertexts):
             # D_uv = +1 for u < v and -1 for u > v, so each pair's two masks cancel in the sum
             add_expanded_(y, self._mask_seed(self._s_key, self._public_keys[v][1]), 1 if self.cid < v else -1)
-        self.bytes_sent += 8 * y.numel()
-        return y
+        self.bytes_sent += config.masked_bytes
+        return y if config.ring_bits == 64 else pack_bits(_reduce(y, config.ring_bits), config.ring_bits)
 
     def unmask(self, survivors) -> dict[int, int]:
         """Round 4: for each U_2 client, return its s-key share if it dropped, its b share if it survived; once only."""
@@ -185,7 +232,12 @@ class SecAggClient:
         return response
 
     def _open(self, v):
-        plaintext = self._cipher(v).decrypt(_nonce(v), self._inbox[v], _header(v, self.cid))
+        try:
+            plaintext = self._cipher(v).decrypt(_nonce(v), self._inbox[v], _header(v, self.cid))
+        except InvalidTag:
+            raise InvalidTag(f"the encrypted shares client {v} sent to client {self.cid} fail authentication "
+                             "(AES-GCM tag): they were altered on the way, e.g. by the server that relayed them, or "
+                             f"were not made for client {self.cid}; it answers nothing, so abort this round") from None
         return int.from_bytes(plaintext[:SHARE_BYTES], "big"), int.from_bytes(plaintext[SHARE_BYTES:], "big")
 
     def _cipher(self, v):
@@ -245,20 +297,27 @@ class SecAggServer:
     def collect_masked_inputs(self, masked: dict) -> list[int]:
         """Round 2: record each y_u, keep their ring sum, and return the survivors U_3 to send to every client."""
         self._expect(2)
+        config, size = self.config, self.config.vector_size
         for u, y in masked.items():
             if u not in self.group:
                 raise ValueError(f"client {u!r} sent a masked input but is not in U_2 = {self.group}")
-            size = self.config.vector_size
-            if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or tuple(y.shape) != (size,):
-                raise ValueError(f"client {u}'s masked input must be an int64 vector of {self.config.vector_size} ring "
-                                 "elements (what SecAggClient.masked_input returns)")
+            if config.ring_bits == 64:
+                if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or tuple(y.shape) != (size,):
+                    raise ValueError(f"client {u}'s masked input must be an int64 vector of {size} ring elements "
+                                     "(what SecAggClient.masked_input returns)")
+            elif not isinstance(y, bytes) or len(y) != config.masked_bytes:
+                got = f"{len(y)} bytes" if isinstance(y, bytes) else type(y).__name__
+                raise ValueError(f"client {u}'s masked input must be {config.masked_bytes} bytes ({size} entries of "
+                                 f"{config.ring_bits} bits, packed: what SecAggClient.masked_input returns), got {got}")
         self._require(len(masked), "sent masked inputs", 2)
         self.survivors = sorted(masked)  # U_3
-        self.masked_sum = torch.zeros(self.config.vector_size, dtype=torch.int64)
+        # int64 holds the plain sum of n values below 2**k <= 2**53, and wraps modulo 2**64 for k = 64
+        self.masked_sum = torch.zeros(size, dtype=torch.int64)
         for u in self.survivors:
-            self.transcript.append(Message(2, u, "masked input", 8 * masked[u].numel(), masked[u]))
-            self.masked_inputs[u] = masked[u]
-            self.masked_sum += masked[u]  # wraps modulo 2**64
+            self.transcript.append(Message(2, u, "masked input", config.masked_bytes, masked[u]))
+            values = masked[u] if config.ring_bits == 64 else unpack_bits(masked[u], config.ring_bits, size)
+            self.masked_inputs[u] = values
+            self.masked_sum += values
         self._round = 4
         return list(self.survivors)
 
@@ -275,7 +334,7 @@ class SecAggServer:
         for w in responders:
             n_bytes = len(responses[w]) * (ID_BYTES + SHARE_BYTES)
             self.transcript.append(Message(4, w, "shares for unmasking", n_bytes, responses[w]))
-        total = self.masked_sum.clone()
+        total = _to_ring(self.masked_sum, self.config._dtype)  # a copy, in the ring the masks were added in
         for u in self.survivors:  # remove the survivors' self-masks
             add_expanded_(total, self._rebuild(u, responses, responders), -1)
         for v in sorted(set(self.group) - set(self.survivors)):  # masks shared with dropped clients did not cancel
@@ -285,9 +344,9 @@ class SecAggServer:
                                  "some shares were wrong")
             for u in self.survivors:  # survivor u added D_uv * mask, with D_uv = +1 if u < v: take it away
                 add_expanded_(total, SecAggClient._mask_seed(s_key, self.public_keys[u][1]), -1 if u < v else 1)
-        self.ring_sum = total
+        self.ring_sum = total if self.config.ring_bits == 64 else _reduce(total, self.config.ring_bits)
         self._round = 5
-        return total
+        return self.ring_sum
 
     def _rebuild(self, v, responses, responders) -> bytes:
         secret = shamir_combine([(w + 1, responses[w][v]) for w in responders], self.config.threshold)
@@ -308,21 +367,52 @@ class SecAggServer:
                                "secret), so abort this round and retry with more clients or a lower threshold")
 
 
+@dataclass(frozen=True)
+class ClientReport:
+    """What a teacher may show of one client after a run: its traffic, time, clipping and when it dropped out."""
+
+    cid: int
+    dropped_before: str | None  # "sharing", "masking", "unmasking", or None for a client that stayed
+    bytes_sent: int
+    bytes_received: int
+    seconds: float  # time spent in its own rounds
+    clipped: int  # entries beyond the agreed range that it clipped (Quantizer only)
+
+
 @dataclass
 class SecAggResult:
-    """What a simulated run returns: the decoded sum over survivors, the ring sum, and every party for inspection."""
+    """What a simulated run returns: the decoded sum over survivors, the ring sum, the server's view, and reports.
+
+    The clients themselves stay inside secure_aggregate: their private keys, seeds and shares never leave it.
+    `server` is everything the server received (its transcript); `clients` are public reports (ClientReport).
+    """
 
     total: torch.Tensor
     ring_sum: torch.Tensor
     survivors: list
     server: SecAggServer
     clients: list
+    server_seconds: float = 0.0
+
+    @property
+    def dropped(self) -> dict[int, str]:
+        """{client id: the round it dropped out before} for every client that dropped."""
+        return {c.cid: c.dropped_before for c in self.clients if c.dropped_before is not None}
+
+    @property
+    def clipped(self) -> int:
+        """Entries clipped to the agreed range, over all clients."""
+        return sum(c.clipped for c in self.clients)
 
 
-def secure_aggregate(vectors, threshold: int, *, max_abs: float = 1.0, encoder: FixedPoint | None = None,
+def secure_aggregate(vectors, threshold: int, *, max_abs: float = 1.0, encoder: FixedPoint | Quantizer | None = None,
                      drop_before_sharing=(), drop_before_masking=(), drop_before_unmasking=(),
                      seed: int | None = None) -> SecAggResult:
-    """Run every round for n simulated clients; the server learns only the sum of the surviving clients' vectors."""
+    """Run every round for n simulated clients; the server learns only the sum of the surviving clients' vectors.
+
+    encoder=None or a FixedPoint masks signed fixed-point numbers in Z_(2**64) and refuses |x| > max_abs;
+    a Quantizer(bits) clips to [-max_abs, max_abs], quantises, and masks in a ring sized to the sum.
+    """
     vectors = list(vectors)
     if len(vectors) < 2:
         raise ValueError(f"secure_aggregate needs at least 2 client vectors, got {len(vectors)}")
@@ -342,24 +432,56 @@ def secure_aggregate(vectors, threshold: int, *, max_abs: float = 1.0, encoder: 
                              f"0..{len(vectors) - 1}")
     if sum(map(len, drops)) != len(set().union(*drops)):
         raise ValueError("a client can drop out only once: the three drop_before_* sets must not overlap")
-    # A seed makes every key and mask reproducible for a lesson; without one they come from the OS.
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+    # A seed makes every key, mask and rounding reproducible for a lesson; without one they come from the OS.
     master = random.Random(seed) if seed is not None else None
     clients = [SecAggClient(i, config, rng=None if master is None else random.Random(master.getrandbits(128)))
                for i in range(len(vectors))]
     server = SecAggServer(config)
-    keys = server.collect_public_keys({c.cid: c.advertise_keys() for c in clients})
-    inboxes = server.route_shares({c.cid: c.share_keys(keys) for c in clients if c.cid not in drops[0]})
-    masked = {u: clients[u].masked_input(vectors[u], inboxes[u]) for u in inboxes if u not in drops[1]}
-    survivors = server.collect_masked_inputs(masked)
-    ring_sum = server.unmask({u: clients[u].unmask(survivors) for u in survivors if u not in drops[2]})
-    return SecAggResult(config.encoder.decode(ring_sum), ring_sum, survivors, server, clients)
+    seconds = [0.0] * (len(vectors) + 1)  # per client, and the server last
+
+    def timed(who, fn, *args):
+        start = time.perf_counter()
+        out = fn(*args)
+        seconds[who] += time.perf_counter() - start
+        return out
+
+    keys = timed(-1, server.collect_public_keys, {c.cid: timed(c.cid, c.advertise_keys) for c in clients})
+    inboxes = timed(-1, server.route_shares,
+                    {c.cid: timed(c.cid, c.share_keys, keys) for c in clients if c.cid not in drops[0]})
+    masked = {u: timed(u, clients[u].masked_input, vectors[u], inboxes[u]) for u in inboxes if u not in drops[1]}
+    survivors = timed(-1, server.collect_masked_inputs, masked)
+    ring_sum = timed(-1, server.unmask,
+                     {u: timed(u, clients[u].unmask, survivors) for u in survivors if u not in drops[2]})
+    stage = {u: name for name, group in zip(("sharing", "masking", "unmasking"), drops) for u in group}
+    reports = [ClientReport(c.cid, stage.get(c.cid), c.bytes_sent, c.bytes_received, seconds[c.cid], c.clipped)
+               for c in clients]
+    if any(r.clipped for r in reports):
+        counts = ", ".join(f"client {r.cid}: {r.clipped}" for r in reports if r.clipped)
+        warnings.warn(f"{sum(r.clipped for r in reports)} entries were beyond the agreed range [-{max_abs:g}, "
+                      f"{max_abs:g}] and were clipped to it ({counts}); the sum counts them at the range's edge. "
+                      "Raise max_abs, or scale the inputs down", RuntimeWarning, stacklevel=2)
+    if isinstance(config.encoder, FixedPoint):
+        total = config.encoder.decode(ring_sum)
+    else:
+        total = config.encoder.decode_sum(ring_sum, len(survivors), config.max_abs)
+    return SecAggResult(total, ring_sum, survivors, server, reports, seconds[-1])
 
 
-def secagg_bytes_per_client(n_clients: int, vector_size: int, n_dropped: int = 0) -> dict:
-    """Bytes one surviving client sends and receives in a run where n_dropped clients drop after sharing keys."""
+def secagg_bytes_per_client(n_clients: int, vector_size: int, n_dropped: int = 0, ring_bits: int = 64) -> dict:
+    """Bytes one surviving client sends and receives in a run where n_dropped clients drop after sharing keys.
+
+    ring_bits is k: 64 for FixedPoint, config.ring_bits (bits + ceil(log2 n)) for a Quantizer, packed on the wire.
+    """
+    if isinstance(ring_bits, bool) or not isinstance(ring_bits, int) or not (1 <= ring_bits <= MAX_RING_BITS
+                                                                                or ring_bits == 64):
+        raise ValueError(f"Invalid ring_bits: {ring_bits!r}; use 64 (FixedPoint) or the Quantizer's ring size "
+                         f"1..{MAX_RING_BITS} (SecAggConfig.ring_bits)")
+    masked = 8 * vector_size if ring_bits == 64 else packed_size(ring_bits, vector_size)
     sent = (2 * KEY_BYTES  # round 0: two public keys
             + (n_clients - 1) * (ID_BYTES + CIPHERTEXT_BYTES)  # round 1: encrypted shares for every peer
-            + 8 * vector_size  # round 2: the masked vector, 8 bytes per ring element
+            + masked  # round 2: the masked vector, k bits per ring element
             + n_clients * (ID_BYTES + SHARE_BYTES))  # round 4: one share per U_2 client
     received = (n_clients * (ID_BYTES + 2 * KEY_BYTES)  # round 0: everyone's public keys
                 + (n_clients - 1) * (ID_BYTES + CIPHERTEXT_BYTES)  # round 1: shares peers encrypted for it
@@ -391,6 +513,30 @@ def _check_vector(x, config, name):
     if x.numel() != config.vector_size:
         raise ValueError(f"{name} has {x.numel()} entries but the agreed vector_size is {config.vector_size}; "
                          "every client must send a vector of the same size")
+    bad = ~torch.isfinite(x.detach())
+    if bad.any():
+        raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite entries (the first at index "
+                         f"{int(bad.nonzero()[0])}); secure aggregation sums finite numbers only: fix that client's "
+                         "update, or leave the client out")
+    if isinstance(config.encoder, FixedPoint):
+        biggest = x.detach().abs().max() if x.numel() else None
+        if biggest is not None and biggest.item() > config.max_abs:
+            where = int(x.detach().abs().argmax())
+            raise OverflowError(f"{name}: value {x[where].item()!r} (index {where}) exceeds the agreed bound |x| <= "
+                                f"{config.max_abs!r}; clip the input (x.clamp(-max_abs, max_abs)) or agree on a larger "
+                                "max_abs")
+
+
+def _to_ring(values: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """int64 values as elements of `dtype`'s wrapping ring: for int32, the residue mod 2**32 in [-2**31, 2**31)."""
+    if dtype == torch.int64:
+        return values.clone()
+    return (((values + 2**31) & 0xFFFFFFFF) - 2**31).to(torch.int32)
+
+
+def _reduce(v: torch.Tensor, bits: int) -> torch.Tensor:
+    """Ring elements (int32 or int64, wrapped) as int64 residues in [0, 2**bits)."""
+    return v.to(torch.int64) & (2**bits - 1)
 
 
 def _to_bytes(value: int) -> bytes:

@@ -7,16 +7,26 @@ add up: if each worker adds the shares it holds of every client's model, the n w
 shares of the sum of the models, and only that sum is ever reconstructed. This replaces the
 "secure_worker" that sees every model in the original tutorial.
 
+Wrap-around: the ring holds sums up to 2**63 - 1 (in units of 2**-frac_bits), and a share cannot show whether
+the sum it will help rebuild stays inside. So every share-list remembers, for each value it holds a share of,
+the public bound that value was encoded with (`max_abs`; without it, the largest value that fits alone) and
+which of the n shares it is. `add_shares` refuses (OverflowError) when the bounds of the distinct values being
+added could sum beyond the ring, and `reconstruct_tensors` refuses when a share of some value is missing or the
+decoder's frac_bits differ from the encoder's. Share-lists built by hand (plain lists of int64 tensors) carry
+no bounds: adding them warns that nothing was checked.
+
 Randomness: by default shares come from the operating system's cryptographic generator (`os.urandom`).
 A seeded `torch.Generator` makes a lesson reproducible, but torch's Mersenne Twister is predictable
 from its output: never use one to protect real data.
 """
 
+import math
 import os
+import warnings
 
 import torch
 
-from .fixed_point import FixedPoint
+from .fixed_point import _RING_MAX, FixedPoint
 
 
 def random_ring(shape, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -25,7 +35,8 @@ def random_ring(shape, generator: torch.Generator | None = None) -> torch.Tensor
     for size in tuple(shape):
         n *= size
     if generator is None:
-        raw = torch.frombuffer(bytearray(os.urandom(8 * n)), dtype=torch.uint8) if n else torch.zeros(0, torch.uint8)
+        raw = (torch.frombuffer(bytearray(os.urandom(8 * n)), dtype=torch.uint8) if n
+               else torch.zeros(0, dtype=torch.uint8))
     else:
         # Uniform bytes, not torch.randint over int64: randint's upper bound is exclusive and cannot
         # be 2**63, so it would never produce the largest ring element.
@@ -33,15 +44,32 @@ def random_ring(shape, generator: torch.Generator | None = None) -> torch.Tensor
     return raw.view(torch.int64).reshape(tuple(shape))
 
 
+class _Shares(list):
+    """One party's share-list (int64 tensors) and, per value shared, (bound in ring units, frac_bits, n, share ids)."""
+
+    parts: dict | None = None  # None: built by hand, nothing known about the values
+
+
 def share_tensors(tensors, n_shares: int, *, encoder: FixedPoint | None = None, max_abs: float | None = None,
                   generator: torch.Generator | None = None) -> list[list[torch.Tensor]]:
-    """Split float tensors into n_shares share-lists (one per worker); any n_shares - 1 of them are uniform noise."""
+    """Split float tensors into n_shares share-lists (one per worker); any n_shares - 1 of them are uniform noise.
+
+    max_abs is the public bound |x| <= max_abs every party agrees on. To add shares of m different values
+    (add_shares), share each with max_abs <= encoder.max_abs_for_sum(m); without max_abs a value is only known
+    to fit alone, so add_shares refuses to add its shares to another value's (the sum could wrap around).
+    """
     tensors = _as_tensor_list(tensors, "tensors")
     if isinstance(n_shares, bool) or not isinstance(n_shares, int) or n_shares < 2:
         raise ValueError(f"Invalid n_shares: {n_shares!r}; use an int >= 2 (a single share would be the secret itself)")
     encoder = FixedPoint() if encoder is None else encoder
+    if not isinstance(encoder, FixedPoint):
+        raise TypeError(f"encoder must be a fh.FixedPoint, got {type(encoder).__name__}")
     encoded = [encoder.encode(t, max_abs) for t in tensors]  # validates every tensor before any share is made
-    share_lists = [[] for _ in range(n_shares)]
+    bound = encoder.max_abs_for_sum(1) if max_abs is None else max_abs
+    value = object()  # names this sharing: its n share-lists are shares of the same values
+    share_lists = [_Shares() for _ in range(n_shares)]
+    for i, share_list in enumerate(share_lists):
+        share_list.parts = {value: (math.ceil(bound * encoder.scale), encoder.frac_bits, n_shares, frozenset([i]))}
     for value in encoded:
         randoms = [random_ring(value.shape, generator) for _ in range(n_shares - 1)]
         last = value.clone()
@@ -53,8 +81,15 @@ def share_tensors(tensors, n_shares: int, *, encoder: FixedPoint | None = None, 
 
 
 def add_shares(share_lists) -> list[torch.Tensor]:
-    """Element-wise ring sum of share-lists: what one worker computes from the shares it holds."""
-    share_lists = [_as_tensor_list(s, f"share_lists[{i}]") for i, s in enumerate(share_lists)]
+    """Element-wise ring sum of share-lists: what one worker computes from the shares it holds.
+
+    Refuses (OverflowError) if the values these shares belong to could sum beyond the ring, judged by the
+    bounds they were shared with, and refuses to add the same share of a value twice.
+    """
+    if isinstance(share_lists, torch.Tensor) or not hasattr(share_lists, "__iter__"):
+        raise TypeError(f"share_lists must be a list of share-lists, got {type(share_lists).__name__}")
+    originals = list(share_lists)
+    share_lists = [_as_tensor_list(s, f"share_lists[{i}]") for i, s in enumerate(originals)]
     if not share_lists:
         raise ValueError("add_shares got no share-lists; pass a list of share-lists, e.g. [bobs_share, alices_share]")
     first = share_lists[0]
@@ -69,10 +104,12 @@ def add_shares(share_lists) -> list[torch.Tensor]:
             if a.shape != b.shape:
                 raise ValueError(f"share_lists[{i}][{j}] has shape {tuple(a.shape)} but share_lists[0][{j}] has "
                                  f"{tuple(b.shape)}; add shares of the same model only")
-    total = [t.clone() for t in first]
+    parts = _merged_parts(originals)
+    total = _Shares(t.clone() for t in first)
     for share_list in share_lists[1:]:
         for acc, t in zip(total, share_list):
             acc += t  # wraps modulo 2**64
+    total.parts = parts
     return total
 
 
@@ -80,7 +117,15 @@ def reconstruct_tensors(share_lists, *, encoder: FixedPoint | None = None,
                         dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
     """Add all n share-lists and decode: the only step that reveals a value (a sum, if shares were summed)."""
     encoder = FixedPoint() if encoder is None else encoder
-    return [encoder.decode(t, dtype) for t in add_shares(share_lists)]
+    total = add_shares(share_lists)
+    for units, frac_bits, n, ids in (total.parts or {}).values():
+        if len(ids) != n:
+            raise ValueError(f"reconstruct_tensors got {len(ids)} of the {n} shares of a value (shares "
+                             f"{sorted(ids)}); all {n} are needed, fewer add up to uniform noise, not the value")
+        if frac_bits != encoder.frac_bits:
+            raise ValueError(f"these shares were encoded with frac_bits={frac_bits} but are decoded with "
+                             f"frac_bits={encoder.frac_bits}; pass encoder=fh.FixedPoint(frac_bits={frac_bits})")
+    return [encoder.decode(t, dtype) for t in total]
 
 
 def shared_average(client_tensors, n_workers: int, *, encoder: FixedPoint | None = None, max_abs: float | None = None,
@@ -100,6 +145,39 @@ def shared_average(client_tensors, n_workers: int, *, encoder: FixedPoint | None
     on_workers = [add_shares([shares[w] for shares in per_client]) for w in range(n_workers)]
     total = reconstruct_tensors(on_workers, encoder=encoder, dtype=torch.float64)
     return [(t / n_clients).to(dtype) for t in total]
+
+
+def _merged_parts(share_lists) -> dict | None:
+    """The values a sum of share-lists holds shares of; raise if they could overflow or a share is counted twice."""
+    if any(getattr(s, "parts", None) is None for s in share_lists):
+        warnings.warn("add_shares cannot check these share-lists for wrap-around: some were not made by "
+                      "fh.share_tensors or fh.add_shares, so the bounds of their values are unknown; a sum beyond "
+                      "the ring would decode to a wrong number without an error", RuntimeWarning, stacklevel=3)
+        return None
+    merged = {}
+    for i, share_list in enumerate(share_lists):
+        for value, (units, frac_bits, n, ids) in share_list.parts.items():
+            if value in merged:
+                if merged[value][3] & ids:
+                    raise ValueError(f"share_lists[{i}] holds share {sorted(merged[value][3] & ids)[0]} of a value "
+                                     "that an earlier share-list already holds; each share may be added once")
+                ids = ids | merged[value][3]
+            merged[value] = (units, frac_bits, n, ids)
+    encodings = {frac_bits for _, frac_bits, _, _ in merged.values()}
+    if len(encodings) > 1:
+        raise ValueError(f"these share-lists mix values encoded with frac_bits {sorted(encodings)}; their sum would "
+                         "decode to a wrong number: share every value with the same fh.FixedPoint")
+    worst = sum(units for units, _, _, _ in merged.values())  # exact: Python ints
+    if worst > _RING_MAX:
+        frac_bits = encodings.pop()
+        m = len(merged)
+        fits = FixedPoint(frac_bits).max_abs_for_sum(m)
+        raise OverflowError(f"these shares belong to {m} different values whose agreed bounds add up to "
+                            f"{worst / 2**frac_bits:.6g}, beyond the {_RING_MAX / 2**frac_bits:.6g} the ring holds at "
+                            f"frac_bits={frac_bits}, so their sum could wrap around to a wrong number; share each "
+                            f"value with max_abs <= {fits:.6g} (encoder.max_abs_for_sum({m})), a bound all parties "
+                            "agree on")
+    return merged
 
 
 def _as_tensor_list(tensors, name):

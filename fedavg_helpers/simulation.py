@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ._checks import check_client_indices, check_int, check_real
+from ._checks import check_client_indices, check_int, check_model_fits, check_real
 from .aggregators import RoundUpdates, _expected_clients
 from .client import client_update, evaluate, local_batches, weighted_average
 from .dp import poisson_sample_clients
@@ -301,6 +301,7 @@ def run_fedavg(model: nn.Module, train, test, client_indices, config: FedAvgConf
     x, y = _check_split(train, "train")
     x_test, y_test = _check_split(test, "test")
     clients = check_client_indices(client_indices, len(x))
+    check_model_fits(model, (x, y, "train"), (x_test, y_test, "test"))
     global_model = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(config.seed)
     aggregation_generator = _aggregation_generator(config.seed)

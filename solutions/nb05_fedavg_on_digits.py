@@ -143,9 +143,11 @@ def exercise_4(plot=True):
 
 
 def exercise_5():
-    """One owner per round: the first secure_average is refused (PrivacyError), because the strict policy needs every
-    average to combine at least two data owners (min_contributors=2, as Step 9 says): the trusted worker releases
-    only outputs of its aggregation functions over at least 2 owners. The default policy has the same rule.
+    """One owner per round: the run is refused (PrivacyError) before any data moves, because round 1's average would
+    be eve's alone, and the strict policy needs every average to combine at least two data owners
+    (min_contributors=2, as Step 9 says): the trusted worker releases only outputs of its aggregation functions
+    over at least 2 owners. The default policy has the same rule. run_fedavg_on_workers plans every round first
+    and checks this rule for each, so the refusal comes before private data is sent or a model trained.
 
     If it were allowed, the "average" of one model is that model: the model owner would get eve's (round 1's
     only owner) trained model, exactly, and her loss. The simulator shows it: its round-1 model equals eve's

@@ -228,6 +228,15 @@ def test_a_trimmed_mean_that_trims_fewer_values_than_there_are_attackers_breaks(
     assert attacked_accuracy(digits, clients, fh.trimmed_mean_aggregator(2), {1, 8, 15}, attack) < 0.5
 
 
+def test_one_client_sending_nan_never_reaches_the_global_model_through_krum(digits):
+    clients = fh.split_iid(digits.y_train[:400], 10)
+    nan_attack = fh.with_attackers(fh.krum_aggregator(2), {3}, lambda u: u * float("nan"))
+    cfg = config(rounds=4, client_fraction=1.0, lr=0.3, aggregator=nan_attack)
+    history = fh.run_fedavg(small_model(), digits.train, digits.test, clients, cfg)
+    assert all(torch.isfinite(p).all() for p in history.model.parameters())  # before: NaN after one round
+    assert history.test_accuracy[-1] > 0.5  # Krum learns from one client a round: slower, but it learns
+
+
 # --- bad input -----------------------------------------------------------------------------------------------
 
 def test_krum_with_too_few_clients_in_a_round_says_how_to_fix_it(digits):

@@ -120,6 +120,10 @@ def test_min_contributors_below_one():
         fh.PrivacyPolicy(min_contributors=1.5)
     with pytest.raises(TypeError):
         fh.set_policy("strict")
+    for name in ("strict", "allow_scalar_metrics"):
+        for not_a_bool in ("false", 0, None):  # before: "false" was truthy, so strict="false" made a strict policy
+            with pytest.raises(TypeError, match=f"{name} must be True or False, got {not_a_bool!r}"):
+                fh.PrivacyPolicy(**{name: not_a_bool})
 
 
 @pytest.fixture
@@ -171,6 +175,8 @@ def test_negative_or_all_zero_or_missing_weights(two_models):
         fh.secure_average(models, secure_worker, into=into, weights=[1])
     with pytest.raises(ValueError, match="Invalid weight: nan"):
         fh.secure_average(models, secure_worker, into=into, weights=[1, float("nan")])
+    with pytest.raises(TypeError, match="Invalid weight: '3' \\(str\\); weights must be numbers"):
+        fh.secure_average(models, secure_worker, into=into, weights=["3", "1"])  # before: read as 3.0 and 1.0
     assert torch.equal(into.weight, before)
 
 

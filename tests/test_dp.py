@@ -28,6 +28,52 @@ def test_clipping_bounds_every_update_and_keeps_its_direction(shapes, log_scale,
         assert all(torch.allclose(a, b * factor, rtol=1e-12, atol=0) for a, b in zip(clipped, update))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([torch.float32, torch.bfloat16, torch.float16]), st.integers(1, 200),
+       st.floats(-3, 3), st.floats(0.01, 10), st.integers(0, 2**31))
+def test_clipping_keeps_its_promise_after_rounding_to_the_dtype(dtype, size, log_scale, max_norm, seed):
+    # Before: x * (S / norm) rounded to float32 or bfloat16 overshot S in about half of all cases.
+    g = torch.Generator().manual_seed(seed)
+    update = (torch.randn(size, generator=g, dtype=torch.float64) * 10**log_scale).to(dtype)
+    clipped = fh.clip_update(update, max_norm)
+    assert clipped.dtype == dtype and fh.global_norm(clipped) <= max_norm
+    norm = fh.global_norm(update)
+    if norm > max_norm:  # still the scaled update, to within a few roundings of the dtype
+        eps = torch.finfo(dtype).eps
+        exact = update.double() * (max_norm / norm)
+        assert ((clipped.double() - exact).abs() <= 3 * eps * exact.abs() + torch.finfo(dtype).tiny).all()
+        assert fh.global_norm(clipped) >= max_norm * (1 - 4 * eps)
+
+
+def test_an_update_with_nan_or_inf_is_refused_by_name():
+    for bad in (float("nan"), float("inf")):
+        update = {"w": torch.ones(3), "b": torch.tensor([1.0, bad])}
+        with pytest.raises(ValueError, match=r"update holds 1 NaN or infinite entries \(tensor 'b'\)"):
+            fh.clip_update(update, 1.0)  # before: NaN came back unclipped, and inf turned into NaN
+        updates = [[torch.ones(2)], [torch.ones(2)], [torch.tensor([bad, 0.0])]]
+        with pytest.raises(ValueError, match=r"updates\[2\] holds 1 NaN or infinite entries"):
+            fh.dp_aggregate(updates, 1.0, 1.0)  # before: a NaN average and no error
+
+
+def test_dict_updates_are_added_key_by_key_never_by_position():
+    a = {"w": torch.tensor([0.1, 0.2]), "b": torch.tensor([0.3])}
+    b = {"b": torch.tensor([0.05]), "w": torch.tensor([0.01, 0.02])}  # same keys, other order
+    total = fh.dp_aggregate([a, b], 10.0, 0.0, expected_clients=1)
+    assert list(total) == ["w", "b"]
+    assert torch.allclose(total["w"], torch.tensor([0.11, 0.22])) and torch.allclose(total["b"], torch.tensor([0.35]))
+    with pytest.raises(ValueError, match=r"updates\[1\] has keys \['v'\] that updates\[0\] lacks and lacks \['w'\]"):
+        fh.dp_aggregate([a, {"v": torch.zeros(2), "b": torch.zeros(1)}], 1.0, 0.0)
+    with pytest.raises(TypeError, match=r"updates\[1\] is a list but updates\[0\] is a dict"):
+        fh.dp_aggregate([a, [torch.zeros(2), torch.zeros(1)]], 1.0, 0.0)
+
+
+def test_the_norm_of_huge_finite_updates_does_not_overflow():
+    update = [torch.tensor([3e200, 4e200], dtype=torch.float64)]
+    assert fh.global_norm(update) == pytest.approx(5e200, rel=1e-15)
+    clipped = fh.clip_update(update, 1.0)[0]  # before: the norm was inf and the update became all zeros
+    assert torch.allclose(clipped, torch.tensor([0.6, 0.8], dtype=torch.float64), rtol=1e-15, atol=0)
+
+
 def test_global_norm_is_the_norm_of_the_concatenation():
     update = {"w": torch.tensor([[3.0, 0.0]]), "b": torch.tensor([4.0])}
     assert fh.global_norm(update) == 5.0

@@ -58,3 +58,57 @@ def test_bad_inputs(digits):
         with pytest.raises(ValueError, match="use fh.run_fedavg"):
             fh.run_fedavg_on_workers(fh.mlp(64, 10), workers, secure_worker, train, digits.test, idx, config)
     assert all(len(w) == 0 for w in workers)
+
+
+def nothing_moved(*workers):
+    return all(len(w) == 0 and w.bytes_received == 0 and w.bytes_sent == 0 for w in workers)
+
+
+def test_every_refusal_comes_before_any_private_byte_moves(digits):
+    train, idx = small_problem(digits)
+    workers = [fh.VirtualWorker(f"client{k}") for k in range(4)]
+    secure_worker = fh.VirtualWorker("secure_worker", trusted=True)
+    untrusted = fh.VirtualWorker("helper")
+    config = fh.FedAvgConfig(rounds=2, client_fraction=0.5, local_epochs=1, progress=False)
+    model = fh.mlp(64, 10)
+    refusals = [  # before: the first two sent every client's data and trained a round before raising
+        (dict(secure_worker=untrusted), fh.WorkerError, "helper is not trusted"),
+        (dict(workers=workers[:3] + [workers[1]]), ValueError, "client1 is listed for client 1 and for client 3"),
+        (dict(workers=workers[:3] + [secure_worker]), ValueError, "secure_worker \\(client 3\\) is a trusted worker"),
+        (dict(config=fh.FedAvgConfig(rounds=2, client_fraction=0.25, progress=False)), fh.PrivacyError,
+         "round 1 picks client\\d, .* counts 1 data owner.* at least 2.* Nothing was sent"),
+        (dict(model=fh.mlp(32, 10)), ValueError, "cannot take train's samples of shape \\(64,\\)"),
+        (dict(model=fh.mlp(64, 8)), ValueError, "train has label 9, but the model gives 8 class scores"),
+        (dict(client_indices=[idx[0], idx[1], idx[2], torch.cat([idx[3], idx[0][:1]])]), ValueError,
+         "clients 0 and 3 both hold sample"),
+    ]
+    for change, error, match in refusals:
+        arguments = dict(model=model, workers=workers, secure_worker=secure_worker, train=train, test=digits.test,
+                         client_indices=idx, config=config) | change
+        with pytest.raises(error, match=match):
+            fh.run_fedavg_on_workers(**arguments)
+        assert nothing_moved(*workers, secure_worker, untrusted)
+
+
+def test_under_strict_a_round_whose_average_would_be_one_owners_is_refused_up_front(digits):
+    train, idx = small_problem(digits, n_clients=2, per_client=30)
+    idx = [idx[0], idx[1][:2]]  # alice holds 2 samples against bob's 15: under strict she does not count
+    workers = [fh.VirtualWorker("bob"), fh.VirtualWorker("alice")]
+    secure_worker = fh.VirtualWorker("secure_worker", trusted=True)
+    config = fh.FedAvgConfig(rounds=1, client_fraction=1.0, local_epochs=1, progress=False)
+    fh.run_fedavg_on_workers(fh.mlp(64, 10), workers, secure_worker, train, digits.test, idx, config)  # default: fine
+    fh.set_policy(fh.PrivacyPolicy(strict=True))
+    before = [(w.bytes_received, w.bytes_sent) for w in (*workers, secure_worker)]
+    with pytest.raises(fh.PrivacyError, match="round 1 picks alice and bob, .* counts 1 data owner\\(s\\) \\(bob\\)"):
+        fh.run_fedavg_on_workers(fh.mlp(64, 10), workers, secure_worker, train, digits.test, idx, config)
+    assert [(w.bytes_received, w.bytes_sent) for w in (*workers, secure_worker)] == before
+
+
+def test_share_data_refuses_one_worker_for_two_clients(digits):
+    train, idx = small_problem(digits, n_clients=2)
+    bob = fh.VirtualWorker("bob")
+    with pytest.raises(ValueError, match="bob is listed for client 0 and for client 1"):
+        fh.share_data([bob, "bob"], train, idx)
+    with pytest.raises(TypeError, match="one worker \\(or worker name\\) per client"):
+        fh.share_data(bob, train, idx[:1])
+    assert nothing_moved(bob)

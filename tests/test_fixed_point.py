@@ -111,3 +111,22 @@ def test_bad_configs_and_arguments_are_named():
         FP.check_sum_fits(2, float("inf"))
     with pytest.raises(TypeError, match="int64 tensor"):
         FP.decode(torch.ones(2))
+
+
+def test_the_decoded_sum_stays_within_the_stated_bound_even_near_the_range_limit():
+    from fractions import Fraction
+    n = 3
+    bound = FP.max_abs_for_sum(n)
+    g = torch.Generator().manual_seed(3)
+    xs = [(torch.rand(2000, generator=g, dtype=torch.float64) * 2 - 1) * bound for _ in range(n)]
+    decoded = FP.decode(torch.stack([FP.encode(x, max_abs=bound) for x in xs]).sum(dim=0))
+    errors = [abs(Fraction(d) - sum(Fraction(x[i].item()) for x in xs)) for i, d in enumerate(decoded.tolist())]
+    assert max(errors) <= Fraction(FP.sum_error_bound(n, bound))
+    # the bound once documented, n * precision, does not hold here: float64 cannot hold a 63-bit integer
+    assert max(errors) > 100 * n * FP.precision
+    assert FP.sum_error_bound(n, 1.0) == pytest.approx(n * FP.precision, rel=1e-8)  # small values: the grid dominates
+
+
+def test_an_excess_is_shown_with_every_digit_it_needs():
+    with pytest.raises(OverflowError, match=r"value 1.0000001192092896 exceeds the agreed bound \|x\| <= 1.0;"):
+        FP.encode(torch.tensor([1.0000001]), max_abs=1.0)  # before: "value 1 exceeds the agreed bound |x| <= 1"

@@ -113,3 +113,72 @@ def test_limits_and_bad_input_are_refused_clearly(call, error, match):
     _, updates = honest_and_attacked(15, 0, None)
     with pytest.raises(error, match=match):
         call(updates)
+
+
+# --- non-finite updates: treated as the worst, never returned -------------------------------------------------
+
+def krum_scores_by_hand(updates, f):
+    """Krum scores with every distance to a non-finite update taken as +inf (such an update scores +inf)."""
+    n = len(updates)
+    finite = [bool(torch.isfinite(u).all()) for u in updates]
+    scores = []
+    for i in range(n):
+        if not finite[i]:
+            scores.append(float("inf"))
+            continue
+        d = sorted(float(((updates[i] - updates[j]) ** 2).sum()) if finite[j] else float("inf")
+                   for j in range(n) if j != i)
+        scores.append(sum(d[: n - f - 2]))
+    return scores
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_krum_never_selects_a_non_finite_update(bad):
+    _, updates = honest_and_attacked(9, 0, None)
+    updates = [u.double() for u in updates]
+    updates[4] = torch.full_like(updates[4], bad)  # before the fix, a NaN update had score NaN and won argmin
+    updates[7] = updates[7].clone()
+    updates[7][3] = bad
+    f = 2
+    expected = krum_scores_by_hand(updates, f)
+    assert fh.krum_scores(updates, f).tolist() == pytest.approx(expected, rel=1e-12)
+    best = min(range(9), key=expected.__getitem__)
+    assert best not in (4, 7) and torch.equal(fh.krum(updates, f), updates[best])
+    chosen = sorted(range(9), key=expected.__getitem__)[:6]
+    assert torch.allclose(fh.multi_krum(updates, f, m=6), torch.stack(updates)[chosen].mean(dim=0))
+    with pytest.raises(ValueError, match=r"Krum can select 7 updates but needs 8: 2 of the 9 updates hold NaN or "
+                                         r"inf \(rows \[4, 7\]\)"):
+        fh.multi_krum(updates, 1, m=8)
+
+
+def test_too_many_non_finite_updates_for_krum_are_refused_by_name():
+    _, updates = honest_and_attacked(7, 0, None)
+    for k in (0, 2, 5):
+        updates[k] = updates[k] * float("nan")
+    # f = 1: each update is scored on its n - f - 2 = 4 nearest, and only 3 others are finite
+    with pytest.raises(ValueError, match=r"3 of the 7 updates hold NaN or inf \(rows \[0, 2, 5\]\)"):
+        fh.krum(updates, 1)
+
+
+def test_median_and_trimmed_mean_treat_non_finite_values_as_the_most_extreme():
+    _, updates = honest_and_attacked(11, 0, None)
+    updates = [u.double() for u in updates]
+    updates[2] = torch.full_like(updates[2], float("nan"))
+    updates[5] = torch.full_like(updates[5], -float("inf"))
+    # NaN ranks above +inf; numpy's median of the same values with NaN read as +inf is the reference
+    array = torch.stack(updates).nan_to_num(nan=float("inf")).numpy()
+    assert np.array_equal(fh.coordinate_median(updates).numpy(), np.median(array, axis=0))
+    finite = np.sort(array, axis=0)[1:-1]
+    assert np.allclose(fh.trimmed_mean(updates, 1).numpy(), finite.mean(axis=0), rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match=r"trimmed_mean: 2 of the 11 updates hold NaN or inf \(rows \[2, 5\]\)"):
+        fh.trimmed_mean(updates, 0)
+    for k in (0, 1, 3, 4, 6):  # six NaN above the middle and one -inf below it: the median is NaN
+        updates[k] = updates[k] * float("nan")
+    with pytest.raises(ValueError, match=r"coordinate_median: 7 of the 11 .*outvotes fewer than half"):
+        fh.coordinate_median(updates)
+
+
+def test_a_trimmed_mean_that_overflows_says_so():
+    updates = [torch.full((3,), 3e38) for _ in range(3)]  # finite float32 values whose sum is not
+    with pytest.raises(ValueError, match="overflowed to inf although every update is finite"):
+        fh.trimmed_mean(updates, 0)

@@ -190,8 +190,8 @@ def test_a_tampered_share_is_detected_before_the_client_answers():
     clients, server, inboxes = shared_keys(fh.SecAggConfig(3, 2, 4))
     inboxes[0][1] = bytes([inboxes[0][1][0] ^ 1]) + inboxes[0][1][1:]  # the relaying server flips one bit
     survivors = server.collect_masked_inputs({c.cid: c.masked_input(torch.zeros(4), inboxes[c.cid]) for c in clients})
-    with pytest.raises(InvalidTag):
-        clients[0].unmask(survivors)
+    with pytest.raises(InvalidTag, match="the encrypted shares client 1 sent to client 0 fail authentication"):
+        clients[0].unmask(survivors)  # before: an InvalidTag with an empty message
     assert clients[0].bytes_sent == fh.secagg_bytes_per_client(3, 4)["sent"] - 3 * (4 + 66)  # it sent nothing more
 
 
@@ -234,3 +234,87 @@ def test_bad_configs_and_inputs_are_refused_with_the_fix():
     keys[2] = keys[1]
     with pytest.raises(ValueError, match="already in use"):
         fh.SecAggServer(config).collect_public_keys(keys)
+
+
+def test_aggregations_in_several_threads_at_once_give_exact_sums():
+    import threading
+    results, errors = {}, []
+
+    def aggregate(k):
+        try:
+            xs = inputs(n=5, d=3000, seed=100 + k)
+            result = fh.secure_aggregate(xs, 3, seed=k, drop_before_masking={k % 5})
+            plain = torch.stack([FP.encode(xs[u]) for u in result.survivors]).sum(dim=0)
+            results[k] = torch.equal(result.ring_sum, plain)
+        except Exception as e:  # a failure in a thread must fail the test, not vanish
+            errors.append(e)
+
+    threads = [threading.Thread(target=aggregate, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and results == {k: True for k in range(8)}
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
+def test_the_expanded_stream_is_the_aes_ctr_keystream_across_chunk_boundaries(dtype):
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from fedavg_helpers import prg
+    seed = bytes(range(32))
+    width = torch.tensor([], dtype=dtype).element_size()
+    n = 3 * (prg._CHUNK_BYTES // width) + 5
+    stream = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor().update(bytes(width * n))
+    expected = torch.frombuffer(bytearray(stream), dtype=dtype)
+    assert torch.equal(fh.expand_seed(seed, n, dtype), expected)
+    acc = torch.arange(n, dtype=dtype)
+    assert torch.equal(prg.add_expanded_(acc, seed, -1), torch.arange(n, dtype=dtype) - expected)
+
+
+def test_the_result_keeps_every_client_secret_inside():
+    import random
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    seed, n = 11, 5
+    result = fh.secure_aggregate(inputs(n=n, d=20), 3, seed=seed, drop_before_masking={1})
+    # the clients' secrets, re-derived from the seed as secure_aggregate draws them: two private keys, one seed
+    master = random.Random(seed)
+    secrets = []
+    for _ in range(n):
+        rng = random.Random(master.getrandbits(128))
+        secrets += [rng.randbytes(32), rng.randbytes(32), rng.randbytes(32)]
+    seen, stack, reachable = set(), [result], []
+    while stack:  # everything reachable from the result, through attributes and containers
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, (torch.Tensor, str, int, float, type(None))):
+            continue
+        seen.add(id(obj))
+        reachable.append(obj)
+        if isinstance(obj, dict):
+            stack += list(obj.keys()) + list(obj.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            stack += list(obj)
+        elif hasattr(obj, "__dict__"):
+            stack += list(vars(obj).values())
+    assert not any(isinstance(o, (X25519PrivateKey, fh.SecAggClient)) for o in reachable)  # before: all of them
+    blobs = [o for o in reachable if isinstance(o, (bytes, bytearray))]
+    assert blobs and not any(secret in blob for secret in secrets for blob in blobs)
+    # what a teacher needs is there: traffic, time, and who dropped when
+    assert result.dropped == {1: "masking"} and [c.cid for c in result.clients] == list(range(n))
+    expected = fh.secagg_bytes_per_client(n, 20, n_dropped=1)
+    assert all(c.bytes_sent == expected["sent"] for c in result.clients if c.dropped_before is None)
+    assert all(c.seconds > 0 for c in result.clients) and result.server_seconds > 0
+
+
+def test_nan_inf_or_too_large_inputs_are_refused_up_front_naming_the_client():
+    xs = inputs(n=4, d=10)
+    xs[2] = xs[2].clone()
+    xs[2][7] = float("nan")
+    with pytest.raises(ValueError, match=r"vectors\[2\] holds 1 NaN or infinite entries \(the first at index 7\)"):
+        fh.secure_aggregate(xs, 3)  # before: detected in round 2, naming no client
+    xs[2][7] = 1.5
+    with pytest.raises(OverflowError, match=r"vectors\[2\]: value 1.5 \(index 7\) exceeds the agreed bound"):
+        fh.secure_aggregate(xs, 3)
+    clients, server, inboxes = shared_keys(fh.SecAggConfig(3, 2, 4))
+    with pytest.raises(ValueError, match="client 1's input holds 1 NaN"):
+        clients[1].masked_input(torch.tensor([0.0, float("inf"), 0.0, 0.0]), inboxes[1])
+    assert clients[1].bytes_sent == fh.secagg_bytes_per_client(3, 4)["sent"] - 8 * 4 - 3 * (4 + 66)  # sent nothing

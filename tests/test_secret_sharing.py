@@ -12,6 +12,7 @@ import torch
 from scipy import stats
 
 import fedavg_helpers as fh
+from fedavg_helpers import shamir  # noqa: F401  (fh.shamir: the module, for its primality test)
 
 FP = fh.FixedPoint()
 ALPHA = 1e-4  # chi-square p-value threshold: a correct implementation fails with probability 1e-4 per check
@@ -57,7 +58,9 @@ def test_summing_shares_on_each_worker_reveals_only_the_sum():
     # The notebook flow: bob and alice each share their model among three workers; each worker adds what it holds.
     g = torch.Generator().manual_seed(2)
     bobs, alices = [torch.randn(4, generator=g)], [torch.randn(4, generator=g)]
-    bob_shares, alice_shares = fh.share_tensors(bobs, 3, generator=g), fh.share_tensors(alices, 3, generator=g)
+    bound = FP.max_abs_for_sum(2)  # the public bound both agree on, so that their sum fits the ring
+    bob_shares = fh.share_tensors(bobs, 3, max_abs=bound, generator=g)
+    alice_shares = fh.share_tensors(alices, 3, max_abs=bound, generator=g)
     on_workers = [fh.add_shares([bob_shares[w], alice_shares[w]]) for w in range(3)]
     total = fh.reconstruct_tensors(on_workers, dtype=torch.float64)[0]
     assert torch.equal(fh.add_shares(on_workers)[0], FP.encode(bobs[0]) + FP.encode(alices[0]))
@@ -121,6 +124,49 @@ def test_additive_sharing_rejects_bad_input():
         fh.shared_average([x, x], 2, max_abs=FP.max_abs_for_sum(1))
     with pytest.raises(OverflowError, match="exceeds the agreed bound"):
         fh.shared_average([x, [torch.tensor([3.0, 0, 0])]], 2, max_abs=2.0)
+
+
+def test_adding_shares_of_values_whose_sum_could_wrap_is_refused():
+    # Three values of 4e11 each fit the ring alone, but their sum 1.2e12 does not: it used to decode as 1.0e11.
+    values = [[torch.tensor([4e11], dtype=torch.float64)] for _ in range(3)]
+    wrapped = FP.decode(sum(FP.encode(v[0]) for v in values)).item()
+    assert abs(wrapped - 1.2e12) > 1e12  # what silently came back
+    shares = [fh.share_tensors(v, 2) for v in values]
+    with pytest.raises(OverflowError, match=r"3 different values .* share each value with max_abs <= 1.83\d*e\+11 "
+                                            r"\(encoder.max_abs_for_sum\(3\)\)"):
+        fh.add_shares([s[0] for s in shares])
+    with pytest.raises(OverflowError, match="exceeds the agreed bound"):  # the bound that fits refuses 4e11 up front
+        fh.share_tensors(values[0], 2, max_abs=FP.max_abs_for_sum(3))
+    bound = FP.max_abs_for_sum(3)
+    fitting = [fh.share_tensors([torch.tensor([bound], dtype=torch.float64)], 2, max_abs=bound) for _ in range(3)]
+    partials = [fh.add_shares([s[w] for s in fitting]) for w in range(2)]
+    assert fh.reconstruct_tensors(partials, dtype=torch.float64)[0].item() == pytest.approx(3 * bound, rel=1e-15)
+
+
+def test_shares_that_cannot_rebuild_their_value_are_refused():
+    shares = fh.share_tensors([torch.tensor([0.5, -0.25])], 3)
+    with pytest.raises(ValueError, match="got 2 of the 3 shares of a value"):
+        fh.reconstruct_tensors(shares[:2])  # before: uniform noise came back as if it were the value
+    with pytest.raises(ValueError, match="each share may be added once"):
+        fh.add_shares([shares[0], shares[0]])
+    with pytest.raises(ValueError, match="encoded with frac_bits=24 but are decoded with frac_bits=16"):
+        fh.reconstruct_tensors(shares, encoder=fh.FixedPoint(16))
+    coarse = fh.share_tensors([torch.tensor([0.5, -0.25])], 3, encoder=fh.FixedPoint(16), max_abs=1.0)
+    fine = fh.share_tensors([torch.tensor([0.5, -0.25])], 3, max_abs=1.0)
+    with pytest.raises(ValueError, match="mix values encoded with frac_bits \\[16, 24\\]"):
+        fh.add_shares([coarse[0], fine[0]])
+    by_hand = [[share[0].clone()] for share in shares]  # plain lists: nothing is known about their values
+    with pytest.warns(RuntimeWarning, match="cannot check these share-lists for wrap-around"):
+        total = fh.add_shares(by_hand)
+    assert torch.equal(total[0], FP.encode(torch.tensor([0.5, -0.25])))
+
+
+def test_empty_tensors_share_and_reconstruct():
+    for shape in [(0,), (3, 0)]:
+        assert fh.random_ring(shape).shape == shape and fh.random_ring(shape, torch.Generator()).shape == shape
+    shares = fh.share_tensors([torch.zeros(0), torch.ones(2)], 3)  # before: a TypeError from random_ring
+    empty, ones = fh.reconstruct_tensors(shares)
+    assert empty.shape == (0,) and torch.equal(ones, torch.ones(2))
 
 
 # --- Shamir t-of-n (Shamir 1979) ---
@@ -195,3 +241,37 @@ def test_shamir_rejects_bad_input():
         fh.shamir_combine([shares[0], [2, 3]], 2)
     with pytest.raises(ValueError, match="Invalid share x: 0"):
         fh.shamir_combine([(0, 1), shares[1]], 2)
+
+
+def test_shares_beyond_the_threshold_are_checked_not_ignored():
+    rng = random.Random(8)
+    secret = rng.getrandbits(256)
+    shares = fh.shamir_split(secret, 3, 6, rng=rng)
+    corrupted = [(shares[0][0], (shares[0][1] + 1) % fh.SHAMIR_PRIME)] + shares[1:]
+    relabelled = [(shares[1][0], shares[0][1]), (shares[0][0], shares[1][1])] + shares[2:]
+    for bad in (corrupted, relabelled):
+        # with exactly t shares nothing can be checked: a wrong secret comes back, as it must
+        assert fh.shamir_combine(bad[:3], 3) != secret
+        with pytest.raises(ValueError, match="does not lie on the polynomial through the first 3 shares"):
+            fh.shamir_combine(bad, 3)  # before: the same wrong secret, although three more shares could tell
+    four = fh.shamir_split(secret, 4, 6, rng=rng)
+    with pytest.raises(ValueError, match="or 3 is not the threshold the secret was split with"):
+        fh.shamir_combine(four, 3)  # before: a wrong secret from the first 3 of a 4-of-6 sharing
+    assert fh.shamir_combine(four, 4) == fh.shamir_combine(four[2:], 4) == secret
+    assert fh.shamir_combine(four, 2 + 2, prime=fh.SHAMIR_PRIME) == secret
+
+
+def test_shamir_needs_a_prime_field_and_names_huge_numbers_briefly():
+    import re
+    for composite in (15, 2**64, (2**61 - 1) * (2**31 - 1), 561):  # 561 is a Carmichael number
+        with pytest.raises(ValueError, match="is not prime"):  # before: "base is not invertible" later on
+            fh.shamir_split(5, 2, 3, prime=composite)
+        with pytest.raises(ValueError, match="is not prime"):
+            fh.shamir_combine([(1, 2), (2, 3)], 2, prime=composite)
+    assert [p for p in range(60) if fh.shamir._is_probable_prime(p)] == list(sympy.primerange(60))
+    assert fh.shamir._is_probable_prime(2**127 - 1) and not fh.shamir._is_probable_prime(2**127 + 1)
+    for call in (lambda: fh.shamir_split(fh.SHAMIR_PRIME, 2, 3),
+                 lambda: fh.shamir_combine([(1, fh.SHAMIR_PRIME), (2, 1)], 2)):
+        with pytest.raises(ValueError) as err:
+            call()
+        assert "157 digits, 521 bits" in str(err.value) and not re.search(r"\d{30}", str(err.value))

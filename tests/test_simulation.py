@@ -225,7 +225,7 @@ def test_fedsgd_config_fixes_E_and_B():
     ("local_epochs", 0, ValueError, "local_epochs: 0"),
     ("batch_size", -10, ValueError, "batch_size: -10"),
     ("lr", -0.1, ValueError, "Invalid learning rate: -0.1"),
-    ("lr", float("inf"), ValueError, "Invalid learning rate: inf"),
+    ("lr", float("inf"), ValueError, r"Invalid learning rate: inf \(must be a finite number in \(0, inf\)\)"),
     ("seed", -3, ValueError, "seed: -3"),
     ("engine", "gpu", ValueError, "Invalid engine: 'gpu'"),
     ("progress", "yes", TypeError, "progress must be"),
@@ -270,6 +270,18 @@ def test_bad_run_inputs_are_refused_before_anything_runs(digits):
         (lambda: fh.fedavg_round(model, train, {"clients": [0]}, cfg), TypeError, "RoundPlan"),
         (lambda: fh.client_update(model, digits.x_train, digits.y_train[:3], [], 0.1), ValueError, "same number"),
         (lambda: fh.client_update(model, digits.x_train, digits.y_train, [], -1.0), ValueError, "learning rate"),
+        (lambda: fh.run_fedavg(model, train, test, [torch.arange(10), torch.arange(5, 15)], cfg), ValueError,
+         "clients 0 and 1 both hold sample 5"),
+        (lambda: fh.run_fedavg(model, train, test, [torch.tensor([1, 1, 2])], cfg), ValueError,
+         "client 0 lists sample 1 more than once"),
+        (lambda: fh.run_fedavg(fh.mlp(32, 10), train, test, clients, cfg), ValueError,  # was a batched-matmul error
+         r"cannot take train's samples of shape \(64,\)"),
+        (lambda: fh.run_fedavg(fh.mlp(64, 8), train, test, clients, cfg), ValueError,
+         "train has label 9, but the model gives 8 class scores"),
+        (lambda: fh.run_fedavg(model, train, (digits.x_test, digits.y_test.clamp(max=9) * 2), clients, cfg),
+         ValueError, "test has label 18"),
+        (lambda: fh.run_fedavg(model, (digits.x_train, torch.where(digits.y_train == 3, -100, digits.y_train)), test,
+                               clients, config(rounds=1, engine="loop")), ValueError, "train has label -100"),
     ]
     before = copy.deepcopy(model.state_dict())
     for call, error, words in cases:
