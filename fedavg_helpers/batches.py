@@ -5,8 +5,10 @@ round of 1000 clients would make 5000 such calls, whose Python overhead costs as
 torch.randperm(n) is the Fisher-Yates shuffle reading one 32-bit Mersenne Twister output per position (it
 swaps position i with i + w % (n - i), for i = 0 .. n - 2), so here all the round's outputs are read from the
 generator in one go, and every permutation takes its swap at position i in the same pass. The generator ends
-where the calls would leave it, so a run is replayed exactly as before; tests check it against torch.randperm.
+where the calls would leave it, so a run is replayed exactly as before. Should a torch version shuffle
+differently, a one-time check notices and the calls are made one by one; tests compare with torch.randperm.
 """
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -29,16 +31,20 @@ def _next_words(generator: torch.Generator, count: int) -> torch.Tensor:
     return words
 
 
-def randperms(lengths: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Row r is torch.randperm(lengths[r], generator=generator), the calls made in order; short rows end in n, n+1, ..."""
+def _one_call_each(lengths: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The rows of _randperms, made by calling torch.randperm once per row."""
     rows, width = len(lengths), int(lengths.max()) if len(lengths) else 0
     perms = torch.arange(width).repeat(rows, 1)
-    if not rows:
-        return perms
-    if rows < _CALLS_PER_PASS * width:  # a few long permutations: one call each is cheaper than a pass per position
+    if rows:
         real = torch.arange(width) < lengths.unsqueeze(1)
         perms[real] = torch.cat([torch.randperm(n, generator=generator) for n in lengths.tolist()])  # row after row
-        return perms
+    return perms
+
+
+def _position_by_position(lengths: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The rows of _randperms, made by replaying torch.randperm's swaps: position 0 of every row at once, then 1, ..."""
+    rows, width = len(lengths), int(lengths.max()) if len(lengths) else 0
+    perms = torch.arange(width).repeat(rows, 1)
     draws = (lengths - 1).clamp(min=0)  # randperm(n) reads n - 1 outputs, one for each of positions 0 .. n - 2
     words = _next_words(generator, int(draws.sum()))
     row = torch.repeat_interleave(torch.arange(rows), draws)  # for every output: the permutation it shuffles,
@@ -48,11 +54,28 @@ def randperms(lengths: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     here, there = (row * width + col)[by_position], (row * width + partner)[by_position]
     flat = perms.view(-1)
     counts = torch.bincount(col, minlength=max(width - 1, 0)).tolist()
-    for i, j in zip(here.split(counts), there.split(counts)):  # position 0 of every permutation, then 1, ...
+    for i, j in zip(here.split(counts), there.split(counts)):
         a, b = flat.index_select(0, i), flat.index_select(0, j)
         flat.index_copy_(0, i, b)
         flat.index_copy_(0, j, a)  # last, so a swap with itself (i == j) leaves the value in place
     return perms
+
+
+@functools.cache
+def _replays_randperm() -> bool:
+    """True if this torch's randperm is the shuffle _position_by_position replays; checked once, on a small case."""
+    lengths = torch.tensor([5, 1, 2, 9] * 3)
+    replayed, called = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    return (torch.equal(_position_by_position(lengths, replayed), _one_call_each(lengths, called))
+            and torch.equal(replayed.get_state(), called.get_state()))
+
+
+def _randperms(lengths: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Row r is torch.randperm(lengths[r], generator=generator), the calls made in turn; short rows end n, n+1, ..."""
+    width = int(lengths.max()) if len(lengths) else 0
+    if len(lengths) < _CALLS_PER_PASS * width or not _replays_randperm():
+        return _one_call_each(lengths, generator)  # a few long permutations: one call each beats a pass per position
+    return _position_by_position(lengths, generator)
 
 
 class LocalBatches(Sequence):
@@ -80,7 +103,7 @@ class LocalBatches(Sequence):
         # B = None or 0 means one batch of all local data, as in local_batches
         self.batch_sizes = self.sizes.clamp(max=batch_size) if batch_size else self.sizes.clone()  # (m,): min(B, n_i)
         # (m, E, max n_i): client i's epoch e visits its samples in the order shuffles[i, e, :n_i]
-        shuffles = randperms(self.sizes.repeat_interleave(self.epochs), generator)
+        shuffles = _randperms(self.sizes.repeat_interleave(self.epochs), generator)
         self.shuffles = shuffles.view(len(self.sizes), self.epochs, shuffles.shape[1])
 
     @property

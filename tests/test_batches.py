@@ -5,8 +5,7 @@ import pytest
 import torch
 
 import fedavg_helpers as fh
-from fedavg_helpers import simulation, vectorised
-from fedavg_helpers.batches import randperms
+from fedavg_helpers import batches, simulation, vectorised
 
 
 def reference_plan(client_indices, config, generator) -> fh.RoundPlan:
@@ -17,9 +16,9 @@ def reference_plan(client_indices, config, generator) -> fh.RoundPlan:
     else:
         m = max(1, round(config.client_fraction * num_clients))
         picked = torch.randperm(num_clients, generator=generator)[:m].sort().values.tolist()
-    batches = [fh.local_batches(len(client_indices[k]), config.batch_size, config.local_epochs, generator)
-               for k in picked]
-    return fh.RoundPlan(picked, [client_indices[k] for k in picked], batches, num_clients)
+    lists = [fh.local_batches(len(client_indices[k]), config.batch_size, config.local_epochs, generator)
+             for k in picked]
+    return fh.RoundPlan(picked, [client_indices[k] for k in picked], lists, num_clients)
 
 
 def bits(t: torch.Tensor) -> torch.Tensor:
@@ -32,19 +31,24 @@ def same_batches(a, b) -> bool:
                                     for x, y in zip(a, b))
 
 
+@pytest.mark.parametrize("shuffle", [batches._position_by_position, batches._one_call_each, batches._randperms])
 @pytest.mark.parametrize("lengths", [
-    [2, 1, 3] * 400,                  # many short permutations: one pass per position for all of them
+    [2, 1, 3] * 400,                  # many short permutations, the round of many clients
     [1, 2, 13, 40, 1, 7] * 30,        # mixed lengths, as a Dirichlet split deals them
-    [300, 1, 57],                     # a few long ones: one torch.randperm call each
+    [300, 1, 57],                     # a few long ones
     [1, 1, 1],                        # nothing to shuffle
     [],
 ])
-def test_randperms_are_torch_randperm_called_in_turn(lengths):
+def test_randperms_are_torch_randperm_called_in_turn(shuffle, lengths):
     bulk, one_by_one = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    perms = randperms(torch.tensor(lengths, dtype=torch.long), bulk)
+    perms = shuffle(torch.tensor(lengths, dtype=torch.long), bulk)
     for row, n in zip(perms, lengths):
         assert torch.equal(row[:n], torch.randperm(n, generator=one_by_one))
     assert torch.equal(bulk.get_state(), one_by_one.get_state())  # and the generator ends where the calls leave it
+
+
+def test_this_torch_gets_the_bulk_shuffle():
+    assert batches._replays_randperm()  # else every round falls back to one torch.randperm call per client epoch
 
 
 @pytest.mark.parametrize("settings", [
