@@ -34,17 +34,17 @@ def _next_words(generator: torch.Generator, count: int) -> torch.Tensor:
 def _one_call_each(lengths: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """The rows of _randperms, made by calling torch.randperm once per row."""
     rows, width = len(lengths), int(lengths.max()) if len(lengths) else 0
-    perms = torch.arange(width).repeat(rows, 1)
+    perms = torch.arange(width).expand(rows, width).clone()
     if rows:
         real = torch.arange(width) < lengths.unsqueeze(1)
-        perms[real] = torch.cat([torch.randperm(n, generator=generator) for n in lengths.tolist()])  # row after row
+        perms.masked_scatter_(real, torch.cat([torch.randperm(n, generator=generator) for n in lengths.tolist()]))
     return perms
 
 
 def _position_by_position(lengths: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """The rows of _randperms, made by replaying torch.randperm's swaps: position 0 of every row at once, then 1, ..."""
     rows, width = len(lengths), int(lengths.max()) if len(lengths) else 0
-    perms = torch.arange(width).repeat(rows, 1)
+    perms = torch.arange(width).expand(rows, width).clone()
     draws = (lengths - 1).clamp(min=0)  # randperm(n) reads n - 1 outputs, one for each of positions 0 .. n - 2
     words = _next_words(generator, int(draws.sum()))
     row = torch.repeat_interleave(torch.arange(rows), draws)  # for every output: the permutation it shuffles,
