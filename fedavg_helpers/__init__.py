@@ -14,6 +14,7 @@ from .data import Digits, load_digits_split
 from .splits import split_iid, split_shards, split_dirichlet, label_counts
 from .models import mlp
 from .client import local_batches, client_update, weighted_average, evaluate
+from .batches import LocalBatches
 from .simulation import (FedAvgConfig, CentralConfig, History, RoundPlan, plan_round, fedavg_round, run_fedavg,
                          train_central)
 from .plotting import plot_label_distribution, plot_accuracy

@@ -14,7 +14,7 @@ import copy
 import hashlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -22,6 +22,7 @@ from torch import nn
 
 from ._checks import check_client_indices, check_int, check_model_fits, check_real
 from .aggregators import RoundUpdates, _expected_clients
+from .batches import LocalBatches
 from .client import client_update, evaluate, local_batches, weighted_average
 from .dp import poisson_sample_clients
 from .vectorised import check_vectorisable, client_updates_vectorised, round_vectorised
@@ -118,21 +119,26 @@ class History:
 @dataclass(frozen=True)
 class RoundPlan:
     """Who trains in a round and on which batches; the one plan both engines follow."""
-    clients: list[int]                   # ids of the picked clients, ascending
-    indices: list[torch.Tensor]          # their training-sample ids
-    batches: list[list[torch.Tensor]]    # their local steps, as positions into their own indices
-    num_clients: int | None = None       # K, the number of clients the round picked from
+    clients: list[int]                       # ids of the picked clients, ascending
+    indices: list[torch.Tensor]              # their training-sample ids
+    batches: Sequence[list[torch.Tensor]]    # their local steps, as positions into their own indices
+    num_clients: int | None = None           # K, the number of clients the round picked from
 
 
-def _plan_round(client_indices, config: FedAvgConfig, generator: torch.Generator) -> RoundPlan:
+def _client_sizes(client_indices) -> torch.Tensor:
+    """n_k for every client, as int64: computed once per run, so a round only picks from it."""
+    return torch.tensor([idx.shape[0] for idx in client_indices], dtype=torch.long)
+
+
+def _plan_round(client_indices, sizes: torch.Tensor, config: FedAvgConfig, generator: torch.Generator) -> RoundPlan:
     num_clients = len(client_indices)
     if config.sampling == "poisson":  # each client independently with probability C: may pick none, or all
         picked = poisson_sample_clients(num_clients, config.client_fraction, generator)
     else:
         m = max(1, round(config.client_fraction * num_clients))
         picked = torch.randperm(num_clients, generator=generator)[:m].sort().values.tolist()
-    batches = [local_batches(len(client_indices[k]), config.batch_size, config.local_epochs, generator)
-               for k in picked]
+    # what [local_batches(n_k, B, E, generator) for each picked k] draws, drawn for all clients at once
+    batches = LocalBatches(sizes[picked], config.batch_size, config.local_epochs, generator)
     return RoundPlan(clients=picked, indices=[client_indices[k] for k in picked], batches=batches,
                      num_clients=num_clients)
 
@@ -144,7 +150,8 @@ def plan_round(client_indices, config: FedAvgConfig, generator: torch.Generator)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, e.g. torch.Generator().manual_seed(0), "
                         f"got {type(generator).__name__}")
-    return _plan_round(check_client_indices(client_indices), config, generator)
+    client_indices = check_client_indices(client_indices)
+    return _plan_round(client_indices, _client_sizes(client_indices), config, generator)
 
 
 def _train_clients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, lr: float) -> list[nn.Module]:
@@ -302,13 +309,14 @@ def run_fedavg(model: nn.Module, train, test, client_indices, config: FedAvgConf
     x_test, y_test = _check_split(test, "test")
     clients = check_client_indices(client_indices, len(x))
     check_model_fits(model, (x, y, "train"), (x_test, y_test, "test"))
+    sizes = _client_sizes(clients)
     global_model = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(config.seed)
     aggregation_generator = _aggregation_generator(config.seed)
     history = History(model=global_model)
     rounds = _progress(range(config.rounds), config.progress, "FedSGD" if config.is_fedsgd else "FedAvg")
     for _ in rounds:
-        plan = _plan_round(clients, config, generator)
+        plan = _plan_round(clients, sizes, config, generator)
         global_model.load_state_dict(engine(global_model, x, y, plan, aggregation_generator))
         loss, accuracy = evaluate(global_model, x_test, y_test)
         history.test_loss.append(loss)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from .batches import LocalBatches
 from .client import _weighted_mean
 
 
@@ -30,6 +31,8 @@ def check_vectorisable(model: nn.Module) -> None:
 
 def _pack(plan, dtype: torch.dtype):
     """Lay out the plan as (steps, clients, longest batch) tensors of sample ids and per-sample loss weights."""
+    if isinstance(plan.batches, LocalBatches):
+        return _pack_shuffles(plan, dtype)
     steps = torch.tensor([len(b) for b in plan.batches])
     order = torch.argsort(steps, descending=True, stable=True)
     steps = steps[order]
@@ -55,6 +58,32 @@ def _pack(plan, dtype: torch.dtype):
     return order, sizes, active, ids, weights
 
 
+def _pack_shuffles(plan, dtype: torch.dtype):
+    """_pack for plans from plan_round: the same tensors, cut from the clients' shuffles with no loop over batches."""
+    batches = plan.batches
+    steps = batches.steps
+    order = torch.argsort(steps, descending=True, stable=True)
+    steps, sizes, size = steps[order], batches.sizes[order], batches.batch_sizes[order]
+    shape = (int(steps[0]), len(order), int(size.max()))
+    # entry [s, j, c]: column c of step s of the j-th client in the stack, which is batch s % per_epoch of epoch
+    # s // per_epoch, positions start + c of that epoch's shuffle; real if the client takes step s and c < length
+    s, c = torch.arange(shape[0]).view(-1, 1, 1), torch.arange(shape[2])
+    steps, sizes, size = steps.view(1, -1, 1), sizes.view(1, -1, 1), size.view(1, -1, 1)
+    per_epoch = steps // batches.epochs
+    start = s % per_epoch * size
+    length = torch.minimum(size, sizes - start)
+    real = (s < steps) & (c < length)
+    shuffles = batches.shuffles[order.view(1, -1, 1), (s // per_epoch).clamp(max=batches.epochs - 1),
+                                (start + c).clamp(max=batches.shuffles.shape[2] - 1)]
+    first = sizes.cumsum(1) - sizes  # where each client's sample ids start in `sample_ids`
+    sample_ids = torch.cat([plan.indices[k] for k in order.tolist()])
+    # padding keeps id 0 (a real sample, so its loss is finite) and weight 0 (so it adds nothing)
+    ids = torch.where(real, sample_ids[first + shuffles * real], 0)
+    weights = torch.where(real, 1.0 / length.to(dtype), 0.0)
+    active = (steps.view(1, -1) > torch.arange(shape[0]).unsqueeze(1)).sum(1).tolist()  # clients still training
+    return order.tolist(), sizes.view(-1), active, ids, weights
+
+
 def _client_loss(model: nn.Module, params: dict, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """One client's weighted cross-entropy on one padded batch, with `params` in place of the model's own."""
     log_probs = F.log_softmax(functional_call(model, params, (x,)), dim=-1)
@@ -62,20 +91,27 @@ def _client_loss(model: nn.Module, params: dict, x: torch.Tensor, y: torch.Tenso
     return -(log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1) * w).sum()
 
 
-def _train_stacked(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan, lr: float):
-    """Train all the plan's clients together; return their order in the stack, their sizes, and the stacked parameters."""
-    order, sizes, active, ids, weights = _pack(plan, x.dtype)
+def _sgd_stacked(model: nn.Module, xs: torch.Tensor, ys: torch.Tensor, weights: torch.Tensor, active: list[int],
+                 lr: float) -> dict[str, torch.Tensor]:
+    """The training itself: a copy of the trainable parameters per client, then one vmap(grad) SGD step per step."""
     # one copy of every trainable parameter per client; frozen ones stay shared, as torch.optim would skip them
-    stacked = {name: p.detach().expand(len(order), *p.shape).clone()
+    stacked = {name: p.detach().expand(xs.shape[1], *p.shape).clone()
                for name, p in model.named_parameters() if p.requires_grad}
     step_grads = vmap(grad(partial(_client_loss, model)))  # per-client gradients, one call for all clients
-    xs, ys = x[ids], y[ids]  # every step's batches, gathered once: (steps, clients, longest batch, ...)
     for s, live in enumerate(active):
         params = {name: t[:live] for name, t in stacked.items()}  # views: updating them updates the stack
         grads = step_grads(params, xs[s, :live], ys[s, :live], weights[s, :live])
         for name, p in params.items():
             p.add_(grads[name], alpha=-lr)  # the SGD step, as torch.optim.SGD takes it
-    return order, sizes, stacked
+    return stacked
+
+
+def _train_stacked(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan, lr: float):
+    """Train all the plan's clients together; return their order in the stack, their sizes, and the stacked parameters."""
+    order, sizes, active, ids, weights = _pack(plan, x.dtype)
+    # every step's batches, gathered once: (steps, clients, longest batch, ...); index_select is x[ids], only faster
+    xs = x.index_select(0, ids.view(-1)).view(*ids.shape, *x.shape[1:])
+    return order, sizes, _sgd_stacked(model, xs, y[ids], weights, active, lr)
 
 
 def round_vectorised(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan, lr: float) -> dict[str, torch.Tensor]:
