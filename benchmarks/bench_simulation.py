@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 import fedavg_helpers as fh
-from fedavg_helpers.vectorised import _pack, _sgd_stacked
+from fedavg_helpers.simulation.vectorised import _pack, _sgd_stacked
 
 torch.set_num_threads(1)
 ROUNDS = 10  # R: rounds per timed run_fedavg call

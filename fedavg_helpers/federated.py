@@ -11,14 +11,17 @@ import copy
 import torch
 from torch import nn
 
-from .averaging import _trusted, average_losses, secure_average
-from .client import client_update, evaluate
-from .errors import PrivacyError
-from .pointer import Pointer, policy_for, remote, send
-from .policy import _names
-from .simulation import FedAvgConfig, History, _check_split, plan_round
-from .worker import VirtualWorker, get_worker
+from .core.averaging import _trusted, average_losses, secure_average
+from .simulation.client import client_update, evaluate
+from .core.errors import PrivacyError
+from .core.pointer import Pointer, policy_for, remote, send, training_function
+from .core.policy import _names
+from .simulation.fedavg import FedAvgConfig, History, _check_split, plan_round
+from .core.worker import VirtualWorker, get_worker
 from ._checks import check_client_indices, check_model_fits
+
+
+training_function(client_update)  # its result on a data owner's worker is the round's training loss
 
 
 def share_data(workers, train, client_indices) -> list[tuple[Pointer, Pointer]]:

@@ -2,7 +2,7 @@
 import pytest
 import torch
 import fedavg_helpers as fh
-from fedavg_helpers import worker as _worker
+from fedavg_helpers.core import worker as _worker
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidTag
 from torch import nn
 
 import fedavg_helpers as fh
-from fedavg_helpers import worker as _worker
+from fedavg_helpers.core import worker as _worker
 
 FP = fh.FixedPoint()
 Q = fh.Quantizer()

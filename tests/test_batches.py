@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import fedavg_helpers as fh
-from fedavg_helpers import batches, simulation, vectorised
+from fedavg_helpers.simulation import batches, fedavg as simulation, vectorised
 
 
 def reference_plan(client_indices, config, generator) -> fh.RoundPlan:

@@ -16,7 +16,7 @@ def test_seed_loop_matches_plain_pytorch_exactly():
 def test_secure_average_gives_the_same_model_as_the_seeds_average():
     by_hand, by_helper = fresh_model(), fresh_model()
     seed_loop_fh(by_hand)
-    from fedavg_helpers import worker
+    from fedavg_helpers.core import worker
     worker._reset()
     seed_loop_fh(by_helper, use_secure_average=True)
     assert torch.equal(by_hand.weight, by_helper.weight)

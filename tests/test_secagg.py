@@ -9,7 +9,7 @@ from scipy import stats
 from torch import nn
 
 import fedavg_helpers as fh
-from fedavg_helpers import secagg
+from fedavg_helpers.secure import secagg
 
 FP = fh.FixedPoint()
 ALPHA = 1e-4  # chi-square p-value threshold: false-failure probability 1e-4 per check
@@ -110,7 +110,7 @@ def test_prg_output_is_uniform_over_the_ring_including_its_top_values():
 
 
 def test_mask_accumulation_equals_adding_the_expanded_seed():
-    from fedavg_helpers.prg import add_expanded_
+    from fedavg_helpers.secure.prg import add_expanded_
     seed = fh.derive_seed(b"shared secret from X25519", b"test")
     acc = torch.arange(1000, dtype=torch.int64)
     expected = torch.arange(1000, dtype=torch.int64) - fh.expand_seed(seed, 1000)
@@ -260,7 +260,7 @@ def test_aggregations_in_several_threads_at_once_give_exact_sums():
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
 def test_the_expanded_stream_is_the_aes_ctr_keystream_across_chunk_boundaries(dtype):
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    from fedavg_helpers import prg
+    from fedavg_helpers.secure import prg
     seed = bytes(range(32))
     width = torch.tensor([], dtype=dtype).element_size()
     n = 3 * (prg._CHUNK_BYTES // width) + 5

@@ -12,7 +12,7 @@ import torch
 from scipy import stats
 
 import fedavg_helpers as fh
-from fedavg_helpers import shamir  # noqa: F401  (fh.shamir: the module, for its primality test)
+from fedavg_helpers.secure import shamir  # the module, for its primality test
 
 FP = fh.FixedPoint()
 ALPHA = 1e-4  # chi-square p-value threshold: a correct implementation fails with probability 1e-4 per check
@@ -268,8 +268,8 @@ def test_shamir_needs_a_prime_field_and_names_huge_numbers_briefly():
             fh.shamir_split(5, 2, 3, prime=composite)
         with pytest.raises(ValueError, match="is not prime"):
             fh.shamir_combine([(1, 2), (2, 3)], 2, prime=composite)
-    assert [p for p in range(60) if fh.shamir._is_probable_prime(p)] == list(sympy.primerange(60))
-    assert fh.shamir._is_probable_prime(2**127 - 1) and not fh.shamir._is_probable_prime(2**127 + 1)
+    assert [p for p in range(60) if shamir._is_probable_prime(p)] == list(sympy.primerange(60))
+    assert shamir._is_probable_prime(2**127 - 1) and not shamir._is_probable_prime(2**127 + 1)
     for call in (lambda: fh.shamir_split(fh.SHAMIR_PRIME, 2, 3),
                  lambda: fh.shamir_combine([(1, fh.SHAMIR_PRIME), (2, 1)], 2)):
         with pytest.raises(ValueError) as err:

@@ -301,7 +301,7 @@ def test_dropout_models_need_the_loop_engine(digits):
 
 
 def test_progress_bar_follows_tqdm_disable_and_the_flag(monkeypatch):
-    from fedavg_helpers import simulation
+    from fedavg_helpers.simulation import fedavg as simulation
     monkeypatch.setenv("TQDM_DISABLE", "1")
     items = range(3)
     assert simulation._progress(items, None, "x") is items  # automatic: off under TQDM_DISABLE=1

@@ -115,7 +115,7 @@ def test_repeated_weighted_averages_reveal_a_model_by_default_but_strict_consume
     # (b + a) / 2 = one and (b + 3a) / 4 = two  =>  b = 3 * one - 2 * two
     torch.testing.assert_close(3 * one - 2 * two, train_plain(fresh_model(), slice(0, 2)).weight.detach())
 
-    from fedavg_helpers import worker
+    from fedavg_helpers.core import worker
     worker._reset()
     fed = federation(STRICT)
     bobs_model, alices_model = both_models_on_the_secure_worker(fed)
@@ -161,7 +161,7 @@ def fedavg_loop(rounds=3, steps=5):
 
 def test_the_strict_loop_gives_the_same_model_and_metrics_as_the_default_loop():
     default_model, default_losses = fedavg_loop()
-    from fedavg_helpers import worker
+    from fedavg_helpers.core import worker
     worker._reset()
     fh.set_policy(STRICT)
     strict_model, strict_losses = fedavg_loop()
@@ -194,7 +194,7 @@ ops = st.one_of(st.tuples(st.just("unary"), st.sampled_from(sorted(UNARY)), st.i
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sequence=st.lists(ops, min_size=1, max_size=12), fetch=st.sampled_from(sorted(FETCH)))
 def test_strict_releases_nothing_that_depends_on_one_owner(sequence, fetch):
-    from fedavg_helpers import worker
+    from fedavg_helpers.core import worker
     worker._reset()
     fed = federation(STRICT)
     bobs_model, loss = train_remote(fresh_model(), fed["bob"], fed["bobs"], steps=1)

@@ -184,7 +184,7 @@ def test_a_model_reshaped_on_the_data_owner_cannot_leave_it():
 def test_the_bytes_a_trained_model_costs_do_not_depend_on_the_data():
     sizes = []
     for rows in (slice(0, 2), slice(2, 4)):
-        from fedavg_helpers import worker
+        from fedavg_helpers.core import worker
         worker._reset()
         fh.set_policy(STRICT)
         data, target = toy_data()

@@ -20,7 +20,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from torch import nn, optim
 
 import fedavg_helpers as fh
-from fedavg_helpers import worker as _worker
+from fedavg_helpers.core import worker as _worker
 from seed import toy_data
 
 OWNERS = ("bob", "alice")

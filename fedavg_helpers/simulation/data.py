@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_int, check_real
+from .._checks import check_int, check_real
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 This is DP-FedAvg as defined by McMahan et al. 2018 (ICLR, "Learning Differentially Private Recurrent
 Language Models"), with every client weighted equally:
 
-1. Each round, every client joins independently with probability q (`poisson_sample_clients`).
+1. Each round, every client joins independently with probability q (`poisson_sample_clients`, in
+   simulation/participation.py, where every rule for who takes part in a round lives).
 2. Each participant's update Delta_k (all its parameters together) is clipped to L2 norm at most S:
    Delta_k * min(1, S / ||Delta_k||)  (`clip_update`).
 3. The server averages with a *fixed* denominator W = q * N, the expected number of participants
@@ -24,6 +25,8 @@ server has seen the exact sum. This module adds the noise centrally, as McMahan 
 import math
 
 import torch
+
+from ..simulation.participation import check_rate
 
 
 def global_norm(update) -> float:
@@ -87,20 +90,11 @@ def dp_aggregate(updates, max_norm: float, noise_multiplier: float, *, expected_
     return _rebuild(updates[0], noisy)
 
 
-def poisson_sample_clients(n_clients: int, sample_rate: float, generator: torch.Generator | None = None) -> list[int]:
-    """Ids of the clients in this round, each joining independently with probability sample_rate (dp_epsilon assumes it)."""
-    if isinstance(n_clients, bool) or not isinstance(n_clients, int) or n_clients < 1:
-        raise ValueError(f"Invalid n_clients: {n_clients!r}; use an int >= 1")
-    _check_rate(sample_rate)
-    joined = torch.rand(n_clients, generator=generator) < sample_rate
-    return joined.nonzero().flatten().tolist()
-
-
 def dp_epsilon(noise_multiplier: float, sample_rate: float, rounds: int, delta: float, *,
                accountant: str = "rdp") -> float:
     """Epsilon spent after `rounds` rounds of the Poisson-sampled Gaussian mechanism, at delta (via dp-accounting)."""
     _check_positive("noise_multiplier", noise_multiplier)
-    _check_rate(sample_rate)
+    check_rate(sample_rate)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
         raise ValueError(f"Invalid rounds: {rounds!r}; use the number of training rounds, an int >= 0")
     if not isinstance(delta, (int, float)) or not 0 < delta < 1:
@@ -196,8 +190,3 @@ def _check_positive(name, value):
 def _check_nonnegative(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ValueError(f"Invalid {name}: {value!r}; use a finite number >= 0 (0 means no noise and no privacy)")
-
-
-def _check_rate(rate):
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
-        raise ValueError(f"Invalid sample_rate: {rate!r}; use 0 < sample_rate <= 1 (each client's chance to join)")

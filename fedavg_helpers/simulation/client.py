@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_int, check_real, check_weights
+from .._checks import check_int, check_real, check_weights
 
 
 def local_batches(num_samples: int, batch_size: int | None, epochs: int = 1,

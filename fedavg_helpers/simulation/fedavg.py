@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ._checks import check_client_indices, check_int, check_model_fits, check_real
-from .aggregators import RoundUpdates, _expected_clients
+from .._checks import check_client_indices, check_int, check_model_fits, check_real
+from ..aggregation.rules import RoundUpdates
 from .batches import LocalBatches
 from .client import client_update, evaluate, local_batches, weighted_average
-from .dp import poisson_sample_clients
+from .participation import expected_clients, pick_clients
 from .vectorised import check_vectorisable, client_updates_vectorised, round_vectorised
 
 ENGINES = ("vectorised", "vectorized", "loop")
@@ -132,11 +132,7 @@ def _client_sizes(client_indices) -> torch.Tensor:
 
 def _plan_round(client_indices, sizes: torch.Tensor, config: FedAvgConfig, generator: torch.Generator) -> RoundPlan:
     num_clients = len(client_indices)
-    if config.sampling == "poisson":  # each client independently with probability C: may pick none, or all
-        picked = poisson_sample_clients(num_clients, config.client_fraction, generator)
-    else:
-        m = max(1, round(config.client_fraction * num_clients))
-        picked = torch.randperm(num_clients, generator=generator)[:m].sort().values.tolist()
+    picked = pick_clients(num_clients, config.client_fraction, config.sampling, generator)
     # what [local_batches(n_k, B, E, generator) for each picked k] draws, drawn for all clients at once
     batches = LocalBatches(sizes[picked], config.batch_size, config.local_epochs, generator)
     return RoundPlan(clients=picked, indices=[client_indices[k] for k in picked], batches=batches,
@@ -199,7 +195,7 @@ def _aggregate(model: nn.Module, updates: torch.Tensor, plan: RoundPlan, config:
     received = RoundUpdates(updates=updates, num_samples=torch.tensor([len(idx) for idx in plan.indices],
                                                                       dtype=torch.int64),
                             clients=list(plan.clients), global_params=start,
-                            expected_clients=_expected_clients(config.sampling, config.client_fraction, num_clients),
+                            expected_clients=expected_clients(config.sampling, config.client_fraction, num_clients),
                             num_clients=num_clients, sampling=config.sampling, generator=generator)
     step = config.aggregator(received)
     if not isinstance(step, torch.Tensor) or step.shape != start.shape or not step.is_floating_point():

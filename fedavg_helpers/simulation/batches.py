@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ._checks import check_int
+from .._checks import check_int
 
 # One pass over a position of every permutation costs about as much as this many torch.randperm calls, so
 # fewer permutations than this many times their length are shuffled by calling torch.randperm itself.

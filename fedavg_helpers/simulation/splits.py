@@ -5,7 +5,7 @@ int64 index tensor per client (indices into the labels it was given).
 """
 import torch
 
-from ._checks import check_int, check_labels, check_real
+from .._checks import check_int, check_labels, check_real
 
 _MAX_DIRICHLET_DRAWS = 1000  # redraws allowed before split_dirichlet gives up on min_size
 

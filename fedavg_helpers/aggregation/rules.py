@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .client import _weighted_mean
+from ..simulation.client import _weighted_mean
 from .dp import dp_aggregate, dp_noise_std
-from .quantize import Quantizer
+from ..secure.quantize import Quantizer
 from .robust import coordinate_median, krum, multi_krum, trimmed_mean
-from .secagg import secure_aggregate
+from ..secure.secagg import secure_aggregate
 
 
 @dataclass(frozen=True)
@@ -208,11 +208,3 @@ def _need_clients(r: RoundUpdates, minimum: int, who: str, why: str, fix: str = 
 def _check_n_attackers(f) -> None:
     if isinstance(f, bool) or not isinstance(f, int) or f < 0:
         raise ValueError(f"Invalid n_attackers: {f!r}; use the number of malicious clients to tolerate, an int >= 0")
-
-
-def _expected_clients(sampling: str, client_fraction: float, num_clients: int) -> float:
-    """The number of clients a round is expected to pick: q * K under Poisson sampling, max(1, round(C * K)) otherwise."""
-    if sampling == "poisson":
-        return client_fraction * num_clients
-    return float(max(1, round(client_fraction * num_clients)))
-

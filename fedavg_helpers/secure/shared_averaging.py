@@ -10,13 +10,13 @@ owners, and under the strict policy one contribution per owner, aggregated once,
 """
 import torch
 
-from . import ledger, serialize
-from ._interrupts import deferred_interrupt
-from .averaging import Inputs, _check_models, _check_weights, _entries, _load_into, _shell
-from .errors import PrivacyError
+from ..core import ledger, serialize
+from ..core._interrupts import deferred_interrupt
+from ..core.averaging import Inputs, _check_models, _check_weights, _entries, _load_into, _shell
+from ..core.errors import PrivacyError
 from .fixed_point import FixedPoint
-from .pointer import _withheld
-from .policy import _names
+from ..core.pointer import _withheld
+from ..core.policy import _names
 from .secret_sharing import add_shares, reconstruct_tensors, share_tensors
 
 

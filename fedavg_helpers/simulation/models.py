@@ -1,7 +1,7 @@
 """Small models for the tutorials, built from a list of layer sizes."""
 from torch import nn
 
-from ._checks import check_int
+from .._checks import check_int
 
 
 def mlp(*sizes: int) -> nn.Sequential:

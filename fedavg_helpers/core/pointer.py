@@ -7,7 +7,6 @@ import torch.nn.functional as F
 
 from . import serialize
 from ._interrupts import deferred_interrupt
-from .client import client_update
 from .errors import LocationError, PointerError, PrivacyError, WorkerError
 from .policy import strictest
 from .provenance import METRIC, MODEL, OUTPUT, PRIVATE, fingerprint, reachable, touches
@@ -19,7 +18,7 @@ _METHOD_TYPES = (type(torch.zeros(0).add), type(torch.nn.Module().train), type([
 # loss functions: a scalar they compute from a model's output is a training metric
 _LOSS_FUNCTIONS = frozenset({F.cross_entropy, F.nll_loss, F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss,
                              F.binary_cross_entropy, F.binary_cross_entropy_with_logits, F.kl_div})
-_TRAINING_FUNCTIONS = frozenset({client_update})  # they train a model in place and return its mean loss
+_TRAINING_FUNCTIONS: set = set()  # they train a model in place and return its mean loss (training_function)
 _KEEPS_METRIC = frozenset({"item", "detach", "clone", "float", "double", "cpu"})  # a metric stays a metric
 
 
@@ -437,6 +436,12 @@ def _kind(fn, real_args, entries, result, loc):
     if fn is getattr and real_args[1] == "data" and entries and entries[0].kind == METRIC:
         return METRIC
     return None
+
+
+def training_function(fn):
+    """Declare fn(model, ...) -> loss a training function: what it returns on a worker is a training metric."""
+    _TRAINING_FUNCTIONS.add(fn)
+    return fn
 
 
 def _is_training_loss(tensor, loc) -> bool:

@@ -1,0 +1,12 @@
+"""The core: virtual workers, pointers that run code where the data lives, the privacy policy, trusted averaging.
+
+worker.py (a machine and its store), pointer.py (handles and remote calls), provenance.py (what an object
+depends on), policy.py (what may leave a worker), ledger.py (each contribution aggregated once under the
+strict policy), averaging.py (averages on a trusted worker), serialize.py (objects as bytes), diagram.py.
+"""
+from .errors import LocationError, PointerError, PrivacyError, WorkerError
+from .policy import PrivacyPolicy, get_policy, set_policy
+from .worker import VirtualWorker, get_worker
+from .pointer import Pointer, send, remote
+from .averaging import secure_average, average_losses
+from .diagram import draw_workers
