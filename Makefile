@@ -14,7 +14,7 @@ export TQDM_DISABLE := 1
 export OMP_NUM_THREADS := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup run test unit test-cpus lab bench clean
+.PHONY: setup run test unit test-cpus test-slow lab bench clean
 
 $(STAMP): requirements.txt pyproject.toml tools/setup_venv.py
 	@test -n "$(PYTHON)" || { echo "setup: no python3.11 or python3 on PATH; install Python >= 3.11 or pass PYTHON=/path/to/python3"; exit 1; }
@@ -29,7 +29,7 @@ run: setup
 # The Hindi notebooks have the English code cells and stored outputs, character for character
 # (tests/test_hindi_edition.py), so nbval runs the English ones.
 test: setup
-	$(BIN)/python -m pytest -p no:cacheprovider tests $(ENGLISH) $(NBVAL)
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" tests $(ENGLISH) $(NBVAL)
 
 unit: setup
 	$(BIN)/python -m pytest -p no:cacheprovider tests
@@ -38,6 +38,10 @@ unit: setup
 # every initial weight flipped: a stored figure that depends on rounding fails here on any machine.
 test-cpus: setup
 	$(BIN)/python tools/test_cpus.py $(ENGLISH)
+
+# what make test leaves out for time: the slow notebooks run twice in one kernel (tests marked slow)
+test-slow: setup
+	$(BIN)/python -m pytest -p no:cacheprovider -m slow tests
 
 lab: setup
 	$(BIN)/jupyter lab notebooks

@@ -2,7 +2,7 @@
 
 The second pass must neither fail (a worker name taken, a pointer into an earlier worker) nor print
 anything else: every notebook seeds its randomness, and creating a worker again starts a fresh one.
-The slow notebooks run here only with `make test-rerun` (CI runs it); `make test` runs the fast ones.
+The slow notebooks run here only with `make test-slow` (CI runs it); `make test` runs the fast ones.
 """
 import configparser
 import pathlib

@@ -7,7 +7,7 @@ from . import ledger, serialize
 from .._checks import check_weights as _check_weights
 from ._interrupts import deferred_interrupt
 from .errors import PrivacyError, WorkerError
-from .pointer import Pointer, _withheld, canonical_metric, canonical_model, policy_for
+from .pointer import Pointer, _transfer, _withheld, canonical_metric, canonical_model, policy_for
 from .policy import _names
 from .provenance import METRIC, MODEL, lineage_id, value_fingerprint
 from .worker import VirtualWorker, declared_samples, get_worker
@@ -129,14 +129,15 @@ def _aggregate(inputs: Inputs, worker: VirtualWorker, combine):
         if inputs.policy.strict and owners:
             raise _withheld(err, worker) from None
         raise
-    with deferred_interrupt():
-        for source, nbytes in traffic:
-            source.bytes_sent += nbytes
-            worker.bytes_received += nbytes
+    released, nbytes = _transfer(result)  # the aggregate as the model owner receives it
+    with deferred_interrupt():  # all or nothing: the counters, the ledger and the release
+        for source, size in traffic:
+            source.bytes_sent += size
+            worker.bytes_received += size
+        worker.bytes_sent += nbytes
         if signature is not None:
             ledger.record(signature)
-        released = Pointer(worker, worker._put(result, owners, aggregate=True))
-        return released.get()
+    return released
 
 
 def _weighted_mean(tensors, weights):
