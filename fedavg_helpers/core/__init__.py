@@ -9,4 +9,4 @@ from .policy import PrivacyPolicy, get_policy, set_policy
 from .worker import VirtualWorker, get_worker
 from .pointer import Pointer, send, remote
 from .averaging import secure_average, average_losses
-from .diagram import draw_workers
+from .diagram import draw_round, draw_workers, worker_colour

@@ -74,6 +74,7 @@ class Pointer:
             target._receive(sources)
             new_id = target._put(obj, owners, entry.private, entry.aggregate, kind=entry.kind, sources=sources,
                                  template=entry.template)
+            target._arrivals.append((source.name, type(obj).__name__))
             source._remove(self._id, f"moved to {target.name}")
             source._gone.pop(self._id, None)
             self._location, self._id, self._methods = target, new_id, None

@@ -63,6 +63,7 @@ class VirtualWorker:
         self._store: dict[int, _Entry] = {}
         self._gone: dict[int, str] = {}  # why an object left: for clear errors from stale pointers
         self._replaced = False
+        self._arrivals: list[tuple[str, str]] = []  # (source, type) of objects moved here since the last picture
         record = _data_owners.get(name)
         self._private_owners: frozenset = frozenset({name}) if record else frozenset()  # owners whose data is here
         self._sources: frozenset = frozenset()  # fingerprints of everything that arrived here
