@@ -196,3 +196,11 @@ def test_pointers_cannot_be_pickled_or_copied_locally():
     with pytest.raises(TypeError, match="cannot be serialized"):
         fh.send([p], fh.get_worker("bob"))
     assert torch.equal(p.get(), torch.ones(1))
+
+
+def test_a_worker_created_without_keeping_a_reference_is_still_there_by_name():
+    fh.VirtualWorker("carol")  # a learner's first cell: the worker is not assigned to a variable
+    import gc
+    gc.collect()
+    pointer = fh.send(torch.ones(1), "carol")
+    assert pointer.location is fh.get_worker("carol")

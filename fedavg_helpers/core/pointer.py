@@ -375,7 +375,7 @@ def _run(fn, args, kwargs, part_of=None, what=None, pure=False):
                 entry.taint.absorb(owners, sources)
             if owners and not loc._private_owners:
                 _mark_reachable(loc, (*real_args, *real_kwargs.values()))
-    kind = _kind(fn, real_args, entries, result, loc)
+    kind = _kind(fn, real_args, entries, result, loc, pure)
     if result is None:
         return None
     if part_of is not None and type(result) not in _PLAIN_TYPES:  # a part of the object, not a copy
@@ -394,8 +394,8 @@ def _aliased(result, real_args, entries, loc):
     for obj, entry in zip(real_args, entries):
         if obj is result:
             return entry
-        if type(obj) in _METHOD_TYPES and obj.__self__ is result and entry.parent is not None:
-            return loc._store.get(entry.parent)
+        if type(obj) in _METHOD_TYPES and obj.__self__ is result and entry.whole is not None:
+            return entry.whole
     return None
 
 
@@ -409,49 +409,56 @@ def _mark_reachable(loc, objects) -> None:
         entry.taint.absorb(owners, sources)
 
 
-def _kind(fn, real_args, entries, result, loc):
-    """What the policy knows the result to be: a model's output, a training metric, or nothing in particular."""
-    scalar = isinstance(result, float) or (isinstance(result, torch.Tensor) and result.dim() == 0)
+def _kind(fn, real_args, entries, result, loc, pure):
+    """What the policy knows the result to be: a model's output, a training metric, or nothing in particular.
+
+    A model's output stays one through arithmetic and tensor methods (a loss written by hand, such as the
+    seed's ((pred - target) ** 2).sum(), is one); calling .backward() on a 0-dim one makes it the training
+    loss, a metric, and so does a loss function applied to one.
+    """
     if fn is _apply and entries:
         callee, callee_entry = real_args[0], entries[0]
         if isinstance(callee, torch.nn.Module):
             if callee_entry.kind == MODEL and isinstance(result, torch.Tensor):
                 return OUTPUT
-            if isinstance(callee, torch.nn.modules.loss._Loss) and scalar and \
+            if isinstance(callee, torch.nn.modules.loss._Loss) and _is_scalar(result) and \
                     any(e.kind == OUTPUT for e in entries[1:]):
                 return METRIC
             return None
         if type(callee) in _METHOD_TYPES and isinstance(callee.__self__, torch.Tensor):
-            tensor_entry = loc._store.get(callee_entry.parent)
+            tensor_entry = callee_entry.whole
             if tensor_entry is None:
                 return None
-            if callee.__name__ == "backward" and _is_training_loss(tensor_entry.obj, loc):
-                tensor_entry.kind = METRIC
-            elif callee.__name__ in _KEEPS_METRIC and tensor_entry.kind == METRIC and scalar:
+            if callee.__name__ == "backward":
+                if tensor_entry.kind == OUTPUT and tensor_entry.obj.dim() == 0:
+                    tensor_entry.kind = METRIC
+                return None
+            if tensor_entry.kind == METRIC and callee.__name__ in _KEEPS_METRIC and _is_scalar(result):
                 return METRIC
+            if tensor_entry.kind == OUTPUT and pure and isinstance(result, torch.Tensor):
+                return OUTPUT
         return None
-    if fn in _LOSS_FUNCTIONS and scalar and any(e.kind == OUTPUT for e in entries):
-        return METRIC
-    if fn in _TRAINING_FUNCTIONS and scalar and any(e.kind == MODEL for e in entries):
-        return METRIC
-    if fn is getattr and real_args[1] == "data" and entries and entries[0].kind == METRIC:
-        return METRIC
+    if fn in _LOSS_FUNCTIONS:
+        return METRIC if _is_scalar(result) and any(e.kind == OUTPUT for e in entries) else None
+    if fn in _TRAINING_FUNCTIONS:
+        return METRIC if _is_scalar(result) and any(e.kind == MODEL for e in entries) else None
+    if fn is getattr:
+        if entries and entries[0].kind == METRIC and real_args[1] == "data":
+            return METRIC
+        return None
+    if pure and isinstance(result, torch.Tensor) and any(e.kind == OUTPUT for e in entries):
+        return OUTPUT  # arithmetic on a model's output
     return None
+
+
+def _is_scalar(value) -> bool:
+    return isinstance(value, float) or (isinstance(value, torch.Tensor) and value.dim() == 0)
 
 
 def training_function(fn):
     """Declare fn(model, ...) -> loss a training function: what it returns on a worker is a training metric."""
     _TRAINING_FUNCTIONS.add(fn)
     return fn
-
-
-def _is_training_loss(tensor, loc) -> bool:
-    """A 0-dim tensor whose gradient reaches the parameters of a model the model owner sent."""
-    if not isinstance(tensor, torch.Tensor) or tensor.dim() != 0 or tensor.grad_fn is None:
-        return False
-    params = {id(p) for e in loc._store.values() if e.kind == MODEL and isinstance(e.obj, torch.nn.Module)
-              for p in e.obj.parameters()}
-    return bool(params) and bool(reachable([tensor]) & params)
 
 
 _sendable: set = set()

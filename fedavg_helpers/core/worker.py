@@ -31,11 +31,12 @@ _data_owners: "dict[str, OwnerRecord]" = {}
 class _Entry:
     """One object in a worker's store, with its provenance."""
 
-    __slots__ = ("obj", "taint", "private", "aggregate", "parent", "children", "kind", "template")
+    __slots__ = ("obj", "taint", "private", "aggregate", "parent", "whole", "children", "kind", "template")
 
-    def __init__(self, obj, taint, private=False, aggregate=False, parent=None, kind=None, template=None):
+    def __init__(self, obj, taint, private=False, aggregate=False, parent=None, kind=None, template=None, whole=None):
         self.obj, self.taint, self.private, self.aggregate = obj, taint, private, aggregate
         self.parent, self.children = parent, None  # ids of entries that are parts of this one, made on demand
+        self.whole = whole  # the entry this one is a part of (kept even after a temporary whole is freed)
         self.kind = kind  # provenance.PRIVATE, MODEL, OUTPUT, METRIC or None
         self.template = template  # a model as the model owner sent it (bytes): its structure and integer buffers
 
@@ -151,7 +152,7 @@ class VirtualWorker:
                                       template=template)
         else:
             whole = self._store[parent]
-            self._store[oid] = _Entry(obj, whole.taint, private, aggregate, parent, kind=kind)
+            self._store[oid] = _Entry(obj, whole.taint, private, aggregate, parent, kind=kind, whole=whole)
             if whole.children is None:
                 whole.children = []
             whole.children.append(oid)
