@@ -75,3 +75,15 @@ def seed_loop_plain(model, rounds=10, worker_iters=5, lr=0.1):
 def fresh_model(seed=0):
     torch.manual_seed(seed)
     return nn.Linear(2, 1)
+
+
+def train_remote(model, worker, xy, steps=5, lr=0.1):
+    """Notebook 02's local training through pointers: a copy of model trained on worker; (pointer, last loss)."""
+    ptr = fh.send(model, worker)
+    opt = fh.remote(optim.SGD, ptr.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = ((ptr(xy[0]) - xy[1]) ** 2).sum()
+        loss.backward()
+        opt.step()
+    return ptr, loss

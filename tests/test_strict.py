@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from torch import nn, optim
 
 import fedavg_helpers as fh
-from seed import fresh_model, toy_data
+from seed import fresh_model, toy_data, train_remote
 
 STRICT = fh.PrivacyPolicy(strict=True)
 
@@ -23,17 +23,6 @@ def federation(policy=None):
     fed["bobs"] = (fh.send(data[0:2], fed["bob"], private=True), fh.send(target[0:2], fed["bob"], private=True))
     fed["alices"] = (fh.send(data[2:], fed["alice"], private=True), fh.send(target[2:], fed["alice"], private=True))
     return fed
-
-
-def train_remote(model, worker, xy, steps=5):
-    ptr = fh.send(model, worker)
-    opt = fh.remote(optim.SGD, ptr.parameters(), lr=0.1)
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = ((ptr(xy[0]) - xy[1]) ** 2).sum()
-        loss.backward()
-        opt.step()
-    return ptr, loss
 
 
 def train_plain(model, rows, steps=5):

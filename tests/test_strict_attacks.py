@@ -11,7 +11,7 @@ import torch
 from torch import nn, optim
 
 import fedavg_helpers as fh
-from seed import fresh_model, toy_data
+from seed import fresh_model, toy_data, train_remote
 
 STRICT = fh.PrivacyPolicy(strict=True)
 ROWS = {"bob": slice(0, 2), "alice": slice(2, 4), "carol": slice(1, 3)}
@@ -33,15 +33,7 @@ def federation(policy=STRICT, owners=("bob", "alice", "carol")):
 
 def train(fed, name, steps=3):
     """The owner trains a copy of the global model on its data, as in notebook 02; returns (model, loss)."""
-    ptr = fh.send(fed["model"], fed[name])
-    opt = fh.remote(optim.SGD, ptr.parameters(), lr=0.1)
-    x, y = fed[name + "_xy"]
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = ((ptr(x) - y) ** 2).sum()
-        loss.backward()
-        opt.step()
-    return ptr, loss
+    return train_remote(fed["model"], fed[name], fed[name + "_xy"], steps)
 
 
 def state(fed):

@@ -17,11 +17,11 @@ import torch
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule
-from torch import nn, optim
+from torch import nn
 
 import fedavg_helpers as fh
 from fedavg_helpers.core import worker as _worker
-from seed import toy_data
+from seed import toy_data, train_remote
 
 OWNERS = ("bob", "alice")
 
@@ -84,16 +84,6 @@ def leaked_atoms(rows, atoms):
     return leaked
 
 
-def train(pointer, x, y, steps=2):
-    opt = fh.remote(optim.SGD, pointer.parameters(), lr=0.1)
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = ((pointer(x) - y) ** 2).sum()
-        loss.backward()
-        opt.step()
-    return loss
-
-
 class StrictAttacker(RuleBasedStateMachine):
     models = Bundle("models")
     scalars = Bundle("scalars")
@@ -117,8 +107,7 @@ class StrictAttacker(RuleBasedStateMachine):
 
     def _trained(self, name):
         """The owner trains a copy of the global model; deterministic, so a retrain gives the same model."""
-        pointer = fh.send(self.global_model, self.workers[name])
-        loss = train(pointer, *self.data[name])
+        pointer, loss = train_remote(self.global_model, self.workers[name], self.data[name], steps=2)
         return (Handle(pointer, {f"{name}.model": 1}, "model", lambda: self._trained(name)[0]),
                 Handle(loss, {f"{name}.loss": 1}, "scalar", lambda: self._trained(name)[1]))
 
