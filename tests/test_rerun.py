@@ -25,20 +25,21 @@ def sanitizers():
 
 
 def text_of(outputs, rules) -> list[str]:
-    """What a reader sees of a cell's outputs as text (figures are compared by their text stand-in)."""
-    texts = []
+    """What a reader sees of a cell's outputs as text: stdout joined (how it is cut into chunks depends on the
+    machine's load), then each result; figures by their text stand-in, stderr (progress, warnings) left out."""
+    stdout, texts = "", []
     for out in outputs:
-        if out.output_type == "stream" and out.name == "stderr":
-            continue  # progress bars and warnings (Python shows a warning once per place, so not twice)
         if out.output_type == "stream":
-            text = out.text
+            stdout += out.text if out.name == "stdout" else ""  # Python shows a warning once per place, not twice
         elif out.output_type in ("execute_result", "display_data"):
-            text = out.data.get("text/plain", "")
+            texts.append(out.data.get("text/plain", ""))
         else:  # an error no cell caught
-            text = f"UNCAUGHT {out.ename}: {out.evalue}"
+            texts.append(f"UNCAUGHT {out.ename}: {out.evalue}")
+    texts.insert(0, stdout)
+    for i, text in enumerate(texts):
         for regex, replacement in rules:
             text = regex.sub(replacement, text)
-        texts.append(text)
+        texts[i] = text
     return texts
 
 
