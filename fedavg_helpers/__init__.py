@@ -20,8 +20,9 @@ from .secure import (FixedPoint, Quantizer, random_ring, share_tensors, add_shar
                      derive_seed, pack_bits, unpack_bits, DropoutError, SecAggConfig, SecAggClient, SecAggServer,
                      SecAggResult, ClientReport, secure_aggregate, secagg_bytes_per_client)
 from .aggregation import (RoundUpdates, mean_aggregator, dp_aggregator, median_aggregator, trimmed_mean_aggregator,
-                          krum_aggregator, multi_krum_aggregator, secure_aggregator, with_attackers, global_norm,
-                          clip_update, dp_noise_std, dp_aggregate, dp_epsilon, coordinate_median, trimmed_mean,
-                          krum_scores, krum, multi_krum, scale_attack, sign_flip_attack)
+                          krum_aggregator, multi_krum_aggregator, secure_aggregator, distributed_dp_aggregator,
+                          with_attackers, global_norm, clip_update, dp_noise_std, dp_aggregate, dp_epsilon,
+                          DistributedDP, coordinate_median, trimmed_mean, krum_scores, krum, multi_krum, scale_attack,
+                          sign_flip_attack)
 from .attacks import Reconstruction, psnr, row_attack, lone_neurons, craft_model, read_back
 from .federated import share_data, run_fedavg_on_workers

@@ -31,6 +31,13 @@ def test_the_core_does_not_import_the_simulator():
             assert not module.startswith("fedavg_helpers.simulation"), f"{path.name}: {module}"
 
 
+def test_secure_aggregation_never_reaches_up_to_the_aggregation_rules_or_the_attacks():
+    # distributed DP lives with the accountant in aggregation/; the protocol only calls it (SecAggConfig.dp)
+    for path in (PACKAGE / "secure").glob("*.py"):
+        for module in imported_modules(path, "fedavg_helpers.secure"):
+            assert not module.startswith(("fedavg_helpers.aggregation", "fedavg_helpers.attacks")), path.name
+
+
 def test_the_attacks_need_no_workers_or_pointers():
     for path in (PACKAGE / "attacks").glob("*.py"):
         for module in imported_modules(path, "fedavg_helpers.attacks"):
