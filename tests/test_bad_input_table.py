@@ -377,7 +377,7 @@ TABLE = [
      ["max_abs=1.0 is below the range the noisy values need", "leave max_abs=None"]),
     ("secure aggregation", "noise shares of a few quantisation steps",
      lambda w: fh.secure_aggregate(w.vectors, 3, dp=fh.DistributedDP(1.0, 0.01), encoder=fh.Quantizer(4)), ValueError,
-     ["encoding steps", "the guarantee would not hold", "more bits"]),
+     ["encoding steps", "the guarantee would not hold", "more bits than Quantizer(bits=4)"]),
     ("secure aggregation", "dp that is not a DistributedDP", lambda w: fh.secure_aggregate(w.vectors, 3, dp=0.5),
      TypeError, ["dp must be a fh.DistributedDP(max_norm, noise_multiplier) or None, got float"]),
     # --- differential privacy ---

@@ -120,11 +120,12 @@ class DistributedDP:
         step = 2.0**-encoder.frac_bits if isinstance(encoder, FixedPoint) else encoder.step(max_abs)
         slack = self.encoding_slack(n_clients, threshold, vector_size, step)
         if slack > MAX_SLACK:
-            hint = "more bits (e.g. Quantizer(bits=16))" if isinstance(encoder, Quantizer) else "more frac_bits"
+            finer = (f"more bits than Quantizer(bits={encoder.bits}), or the FixedPoint default"
+                     if isinstance(encoder, Quantizer) else f"more frac_bits than {encoder.frac_bits}")
             raise ValueError(f"a noise share of std {self.share_std(threshold):.3g} is only "
                              f"{self.share_std(threshold) / step:.3g} encoding steps of {step:.3g}: rounding it "
                              f"could show the data through (total-variation slack {slack:.3g} > {MAX_SLACK:g}), so "
-                             f"the guarantee would not hold; use an encoder with {hint}, or more noise")
+                             f"the guarantee would not hold; use a finer encoder ({finer}), or more noise")
 
     def privatise(self, x: torch.Tensor, threshold: int, generator: torch.Generator) -> tuple[torch.Tensor, int]:
         """One client's step before encoding: clip x to S, add its noise share, clamp; return (values, n clamped)."""

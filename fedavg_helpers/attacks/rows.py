@@ -37,8 +37,9 @@ def row_attack(update, model: nn.Module, originals: torch.Tensor, digits) -> Rec
 def lone_neurons(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """For each image, how many first-layer neurons of `model` fire (pre-activation > 0) for it and no other in x.
 
-    After one local step from `model`, these are exactly the rows that give the image back (if its gradient
-    through the neuron is not zero); after several steps the neurons' activity can change.
+    With the ReLU that follows the first layer in fh.mlp, after one local step from `model` these are exactly the
+    rows that give the image back (if its gradient through the neuron is not zero); after several steps the
+    neurons' activity can change.
     """
     first = _first_linear(model, "lone_neurons")
     if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != first.in_features:
