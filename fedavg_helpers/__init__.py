@@ -5,6 +5,7 @@ The whole public API is here, as fh.<name>; the subpackages group it by concern:
   simulation/   the many-client simulator (it never uses workers or pointers)
   secure/       secure aggregation without a trusted worker
   aggregation/  how a server combines updates: mean, differential privacy, robust rules
+  attacks/      what an update gives away: images read back from updates and from a crafted model's sum
   federated.py  the simulator's rounds run through named workers and pointers
 """
 from .core import (LocationError, PointerError, PrivacyError, WorkerError, PrivacyPolicy, get_policy, set_policy,
@@ -20,7 +21,9 @@ from .secure import (FixedPoint, Quantizer, random_ring, share_tensors, add_shar
                      derive_seed, pack_bits, unpack_bits, DropoutError, SecAggConfig, SecAggClient, SecAggServer,
                      SecAggResult, ClientReport, secure_aggregate, secagg_bytes_per_client)
 from .aggregation import (RoundUpdates, mean_aggregator, dp_aggregator, median_aggregator, trimmed_mean_aggregator,
-                          krum_aggregator, multi_krum_aggregator, secure_aggregator, with_attackers, global_norm,
-                          clip_update, dp_noise_std, dp_aggregate, dp_epsilon, coordinate_median, trimmed_mean,
-                          krum_scores, krum, multi_krum, scale_attack, sign_flip_attack)
+                          krum_aggregator, multi_krum_aggregator, secure_aggregator, distributed_dp_aggregator,
+                          with_attackers, global_norm, clip_update, dp_noise_std, dp_aggregate, dp_epsilon,
+                          DistributedDP, coordinate_median, trimmed_mean, krum_scores, krum, multi_krum, scale_attack,
+                          sign_flip_attack)
+from .attacks import Reconstruction, psnr, row_attack, lone_neurons, craft_model, read_back
 from .federated import share_data, run_fedavg_on_workers

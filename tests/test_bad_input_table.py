@@ -129,6 +129,11 @@ def run_fedavg_on_workers(w, **change):
     fh.run_fedavg_on_workers(**(arguments | change))
 
 
+def no_bias_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 8, bias=False), nn.ReLU(), nn.Linear(8, 10))
+
+
 def run(w, **change):
     arguments = dict(model=w.model, train=w.train, test=w.digits.test, client_indices=w.clients, config=w.config)
     fh.run_fedavg(**(arguments | change))
@@ -367,6 +372,14 @@ TABLE = [
      TypeError, ["Invalid dtype: torch.float32"]),
     ("secure aggregation", "derive a seed from nothing", lambda w: fh.derive_seed(b"", b"masks"), ValueError,
      ["shared_secret must be non-empty bytes"]),
+    ("secure aggregation", "distributed DP with a range too small for the noise",
+     lambda w: fh.secure_aggregate(w.vectors, 3, dp=fh.DistributedDP(1.0, 1.0), max_abs=1.0), ValueError,
+     ["max_abs=1.0 is below the range the noisy values need", "leave max_abs=None"]),
+    ("secure aggregation", "noise shares of a few quantisation steps",
+     lambda w: fh.secure_aggregate(w.vectors, 3, dp=fh.DistributedDP(1.0, 0.01), encoder=fh.Quantizer(4)), ValueError,
+     ["encoding steps", "the guarantee would not hold", "more bits than Quantizer(bits=4)"]),
+    ("secure aggregation", "dp that is not a DistributedDP", lambda w: fh.secure_aggregate(w.vectors, 3, dp=0.5),
+     TypeError, ["dp must be a fh.DistributedDP(max_norm, noise_multiplier) or None, got float"]),
     # --- differential privacy ---
     ("differential privacy", "a zero clipping norm", lambda w: fh.clip_update([torch.ones(2)], 0.0), ValueError,
      ["Invalid max_norm: 0.0"]),
@@ -402,6 +415,20 @@ TABLE = [
      ["Invalid rounds: -1"]),
     ("differential privacy", "an unknown accountant", lambda w: fh.dp_epsilon(1.0, 0.1, 10, 1e-5, accountant="x"),
      ValueError, ["Invalid accountant: 'x'"]),
+    ("differential privacy", "distributed DP with a negative noise multiplier",
+     lambda w: fh.DistributedDP(1.0, -0.5), ValueError, ["Invalid noise_multiplier: -0.5", "before any key exchange"]),
+    ("differential privacy", "distributed DP with a NaN clipping norm",
+     lambda w: fh.DistributedDP(float("nan"), 1.0), ValueError, ["Invalid max_norm: nan", "finite number > 0"]),
+    ("differential privacy", "distributed DP with an infinite noise multiplier",
+     lambda w: fh.DistributedDP(1.0, float("inf")), ValueError, ["Invalid noise_multiplier: inf"]),
+    ("differential privacy", "distributed DP with a negative clipping norm",
+     lambda w: fh.DistributedDP(-1.0, 1.0), ValueError, ["Invalid max_norm: -1.0"]),
+    ("differential privacy", "distributed DP with a string noise multiplier",
+     lambda w: fh.DistributedDP(1.0, "1"), TypeError, ["noise_multiplier must be a number"]),
+    ("differential privacy", "a distributed DP aggregator with an infinite clipping norm",
+     lambda w: fh.distributed_dp_aggregator(float("inf"), 1.0), ValueError, ["Invalid max_norm: inf"]),
+    ("differential privacy", "a distributed DP aggregator with threshold 1",
+     lambda w: fh.distributed_dp_aggregator(1.0, 1.0, threshold=1.0), ValueError, ["Invalid threshold: 1.0"]),
     ("differential privacy", "Poisson sampling of no clients", lambda w: fh.poisson_sample_clients(0, 0.5),
      ValueError, ["Invalid n_clients: 0"]),
     # --- robust aggregation ---
@@ -437,6 +464,41 @@ TABLE = [
      TypeError, ["trim must be an int"]),
     ("robust aggregation", "attackers that are not a set of ids",
      lambda w: fh.with_attackers(None, 3, lambda u: u), TypeError, ["attackers must be a set of client ids"]),
+    # --- attacks on updates ---
+    ("attacks", "a first layer without a bias",
+     lambda w: fh.row_attack(torch.zeros(8 * 64 + 8 * 10 + 10), no_bias_model(), w.digits.x_test[:2], w.digits),
+     ValueError, ["first layer '0' has no bias", "row_i(Delta W) / Delta b_i", "bias=True"]),
+    ("attacks", "an update of another model", lambda w: fh.row_attack(torch.zeros(10), w.model, w.digits.x_test[:2],
+                                                                       w.digits),
+     ValueError, ["the update has 10 entries but the model has 650 parameters", "of this very model"]),
+    ("attacks", "an update whose first layer has another shape",
+     lambda w: fh.row_attack({"0.weight": torch.zeros(10, 32), "0.bias": torch.zeros(10)}, w.model,
+                             w.digits.x_test[:2], w.digits), ValueError,
+     ["the update's '0.weight' has shape (10, 32) but the model's has (10, 64)"]),
+    ("attacks", "an update as a list", lambda w: fh.row_attack([torch.zeros(650)], w.model, w.digits.x_test[:2],
+                                                                w.digits),
+     TypeError, ["update must be a flat vector"]),
+    ("attacks", "an update holding NaN",
+     lambda w: fh.row_attack(torch.full((650,), float("nan")), w.model, w.digits.x_test[:2], w.digits), ValueError,
+     ["NaN or infinite"]),
+    ("attacks", "originals of another width",
+     lambda w: fh.row_attack(torch.ones(650), w.model, torch.zeros(2, 32), w.digits), ValueError,
+     ["originals have 32 pixels but the model's first layer takes 64"]),
+    ("attacks", "scores on the ink scale without the digits split",
+     lambda w: fh.row_attack(torch.ones(650), w.model, w.digits.x_test[:2], None), TypeError,
+     ["digits must be the fh.Digits split"]),
+    ("attacks", "a crafted model with more bins than rows",
+     lambda w: fh.craft_model(fh.mlp(64, 8, 10), w.digits.x_test, bins=9), ValueError,
+     ["Invalid bins: 9", "the first layer has 8 rows", "bins <= 8"]),
+    ("attacks", "craft a model whose first layer has no bias",
+     lambda w: fh.craft_model(no_bias_model(), w.digits.x_test), ValueError, ["has no bias"]),
+    ("attacks", "craft a model without a second layer", lambda w: fh.craft_model(w.linear, w.digits.x_test),
+     ValueError, ["needs a second nn.Linear"]),
+    ("attacks", "craft from public images of another width",
+     lambda w: fh.craft_model(fh.mlp(64, 8, 10), torch.zeros(5, 32)), ValueError, ["public images of 64 pixels"]),
+    ("attacks", "read back an honest model's update",
+     lambda w: fh.read_back(torch.ones(8 * 64 + 8 + 8 * 10 + 10), fh.mlp(64, 8, 10), w.digits.x_test[:2], w.digits),
+     ValueError, ["needs the crafted model", "fh.row_attack"]),
     # --- data, splits and the simulator ---
     ("data and simulation", "zero rounds", lambda w: fh.FedAvgConfig(rounds=0), ValueError, ["rounds: 0"]),
     ("data and simulation", "an infinite learning rate", lambda w: fh.FedAvgConfig(lr=float("inf")), ValueError,
@@ -479,6 +541,8 @@ TABLE = [
      ValueError, ["Invalid alpha: 0.0"]),
     ("data and simulation", "a test fraction of 1", lambda w: fh.load_digits_split(test_size=1.0), ValueError,
      ["Invalid test_size: 1.0"]),
+    ("data and simulation", "images of another width back to the ink scale",
+     lambda w: w.digits.to_pixels(torch.zeros(2, 32)), ValueError, ["images of 64 standardised pixels"]),
     ("data and simulation", "batches over no samples", lambda w: fh.local_batches(0, 10), ValueError,
      ["Invalid num_samples: 0"]),
     ("data and simulation", "averaging state dicts of different models",

@@ -31,8 +31,21 @@ def test_the_core_does_not_import_the_simulator():
             assert not module.startswith("fedavg_helpers.simulation"), f"{path.name}: {module}"
 
 
+def test_secure_aggregation_never_reaches_up_to_the_aggregation_rules_or_the_attacks():
+    # distributed DP lives with the accountant in aggregation/; the protocol only calls it (SecAggConfig.dp)
+    for path in (PACKAGE / "secure").glob("*.py"):
+        for module in imported_modules(path, "fedavg_helpers.secure"):
+            assert not module.startswith(("fedavg_helpers.aggregation", "fedavg_helpers.attacks")), path.name
+
+
+def test_the_attacks_need_no_workers_or_pointers():
+    for path in (PACKAGE / "attacks").glob("*.py"):
+        for module in imported_modules(path, "fedavg_helpers.attacks"):
+            assert not module.startswith(("fedavg_helpers.core", "fedavg_helpers.federated")), path.name
+
+
 def test_every_subpackage_lists_its_public_names_and_fh_has_them_all():
-    for sub in ("core", "simulation", "secure", "aggregation"):
+    for sub in ("core", "simulation", "secure", "aggregation", "attacks"):
         init = (PACKAGE / sub / "__init__.py").read_text()
         names = [alias.asname or alias.name for node in ast.walk(ast.parse(init))
                  if isinstance(node, ast.ImportFrom) for alias in node.names]

@@ -19,7 +19,8 @@ Language Models"), with every client weighted equally:
 Clipping is per client and noise is added to a sum, so both can combine with secure aggregation: each
 client clips before masking, and the noise must then be added by the clients themselves (each a share
 of it, so that no single party knows the total noise); if the server adds it after unmasking, the
-server has seen the exact sum. This module adds the noise centrally, as McMahan et al. (2018) describe.
+server has seen the exact sum. This module adds the noise centrally, as McMahan et al. (2018) describe;
+distributed_dp.py has the clients add it before masking.
 """
 
 import math

@@ -11,6 +11,8 @@ returns one flat update Delta and the global model becomes w + Delta. Both engin
   (Blanchard et al. 2017): Byzantine-robust rules (robust.py);
 - secure_aggregator: the same weighted mean, computed by secure aggregation (secagg.py): the server learns only the
   sum of the clients' quantised, weighted updates;
+- distributed_dp_aggregator: the clients clip and add noise shares before secure aggregation, so the server
+  unmasks only a noisy sum (distributed_dp.py);
 - with_attackers: chosen clients replace their honest update with a malicious one before the server sees it.
 The robust rules look at every individual update, which is exactly what secure aggregation hides (see robust.py).
 """
@@ -20,6 +22,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..simulation.client import _weighted_mean
+from .distributed_dp import DistributedDP
 from .dp import dp_aggregate, dp_noise_std
 from ..secure.quantize import Quantizer
 from .robust import coordinate_median, krum, multi_krum, trimmed_mean
@@ -156,6 +159,46 @@ def secure_aggregator(bits: int = 16, max_abs: float = 1.0, threshold: float = 2
                                   encoder=quantizer, seed=seed)  # checks b and k before any key exchange
         return result.total.to(r.updates.dtype)
     return secure
+
+
+class DistributedDPAggregator:
+    """The simulator's distributed DP: each round's clients clip, add noise shares and mask; the server unmasks the
+    noisy sum and divides by the number of clients. It counts the rounds it released, for epsilon(delta)."""
+
+    def __init__(self, dp: DistributedDP, bits: int, threshold: float):
+        self.dp, self.quantizer, self.threshold = dp, Quantizer(bits), threshold
+        self.rounds = 0  # rounds released so far: a client may have taken part in every one of them
+
+    def __call__(self, r: RoundUpdates) -> torch.Tensor:
+        _need_clients(r, 2, "distributed_dp_aggregator", "secure aggregation hides each input in a sum of at least "
+                      "two")
+        m = len(r)
+        seed = int(torch.randint(0, 2**62, (1,), generator=r.generator))
+        result = secure_aggregate([u.to(torch.float64) for u in r.updates], min(m, max(2, int(self.threshold * m) + 1)),
+                                  encoder=self.quantizer, dp=self.dp, seed=seed)
+        self.rounds += 1
+        return (result.total / len(result.survivors)).to(r.updates.dtype)
+
+    def epsilon(self, delta: float) -> float:
+        """Epsilon spent so far by any one client, at delta, if it took part in every released round (q = 1)."""
+        return self.dp.epsilon(delta, self.rounds)
+
+
+def distributed_dp_aggregator(max_norm: float, noise_multiplier: float, bits: int = 16,
+                              threshold: float = 2 / 3) -> DistributedDPAggregator:
+    """Distributed DP-FedAvg: every client clips its update to max_norm (S) and adds a share of N(0, (z S)^2 / t)
+    before secure aggregation, so the server unmasks only a sum with noise z S or more; it divides by the m clients.
+
+    t = max(2, floor(threshold * m) + 1) as in secure_aggregator; each client counts equally (n_k is ignored, so
+    its influence is bounded by S). The server sees who takes part, so no amplification by sampling is claimed:
+    .epsilon(delta) composes one Gaussian mechanism of multiplier z per released round (fh.DistributedDP).
+    """
+    dp = DistributedDP(max_norm, noise_multiplier)  # refuses negative, NaN and infinite values now
+    Quantizer(bits)  # and bits out of range
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        raise ValueError(f"Invalid threshold: {threshold!r}; use the fraction of a round's clients needed to unmask, "
+                         "0 < threshold < 1 (2/3 tolerates a third dropping out)")
+    return DistributedDPAggregator(dp, bits, threshold)
 
 
 def with_attackers(aggregator: Aggregator | None, attackers: Iterable[int],

@@ -33,6 +33,10 @@ clients, 23 bits, under three quarters of a float32. The PRG's words are reduced
 low k bits, which is unbiased because 2**k divides the word size (prg.py). The decoded sum is exact for the
 levels and within n steps of the clipped inputs' sum (quantize.py); entries that were clipped are counted.
 
+Distributed differential privacy (dp=fh.DistributedDP(S, z), aggregation/distributed_dp.py): before encoding and
+masking, each client clips its vector to L2 norm S and adds its own share of Gaussian noise, sized so that any
+t survivors carry the full noise; the server only ever unmasks a noisy sum.
+
 Threat model (the paper's honest-but-curious setting): the server follows the protocol but reads
 everything it receives (`SecAggServer.transcript`); fewer than t clients may collude with it. Not
 simulated: authenticated channels, the signatures and consistency round that the paper adds against
@@ -77,6 +81,7 @@ class SecAggConfig:
     vector_size: int
     max_abs: float = 1.0  # public bound on every entry: FixedPoint clients refuse larger values, Quantizer ones clip
     encoder: FixedPoint | Quantizer = field(default_factory=FixedPoint)
+    dp: object | None = None  # a fh.DistributedDP: clients clip and add noise shares before masking
 
     def __post_init__(self):
         for name in ("n_clients", "vector_size"):
@@ -90,17 +95,23 @@ class SecAggConfig:
         if not isinstance(self.encoder, (FixedPoint, Quantizer)):
             raise TypeError(f"encoder must be a FixedPoint (64-bit ring) or a Quantizer (ring sized to the sum), "
                             f"got {type(self.encoder).__name__}")
+        if self.dp is not None and not (callable(getattr(self.dp, "privatise", None))
+                                        and callable(getattr(self.dp, "check", None))):
+            raise TypeError(f"dp must be a fh.DistributedDP(max_norm, noise_multiplier) or None, got "
+                            f"{type(self.dp).__name__}")
         if isinstance(self.encoder, FixedPoint):
             # The unmasked sum is only right if the plain sum fits the ring: refuse up front.
             self.encoder.check_sum_fits(n, self.max_abs)
-            return
-        self.encoder.step(self.max_abs)  # validates the range
-        k = self.ring_bits
-        if k > MAX_RING_BITS:
-            b = self.encoder.bits
-            raise ValueError(f"a Quantizer(bits={b}) sum of {n} clients needs a ring of k = {b} + ceil(log2 {n}) = "
-                             f"{k} bits, more than the {MAX_RING_BITS} a float64 decodes exactly; use bits <= "
-                             f"{MAX_RING_BITS - (k - b)} or fewer clients")
+        else:
+            self.encoder.step(self.max_abs)  # validates the range
+            k = self.ring_bits
+            if k > MAX_RING_BITS:
+                b = self.encoder.bits
+                raise ValueError(f"a Quantizer(bits={b}) sum of {n} clients needs a ring of k = {b} + ceil(log2 {n}) "
+                                 f"= {k} bits, more than the {MAX_RING_BITS} a float64 decodes exactly; use bits <= "
+                                 f"{MAX_RING_BITS - (k - b)} or fewer clients")
+        if self.dp is not None:  # the noisy values fit the range, and rounding them keeps the guarantee
+            self.dp.check(n, t, self.vector_size, self.max_abs, self.encoder)
 
     @property
     def ring_bits(self) -> int:
@@ -189,6 +200,10 @@ class SecAggClient:
             raise DropoutError(f"only {len(ciphertexts) + 1} clients shared keys, fewer than threshold t = "
                                f"{self.config.threshold}; client {self.cid} will not send a masked input")
         config = self.config
+        clamped = 0
+        if config.dp is not None:  # clip and add this client's noise share before anything is encoded or masked
+            noise = torch.Generator().manual_seed(self._rng.getrandbits(63))
+            x, clamped = config.dp.privatise(x, config.threshold, noise)
         if isinstance(config.encoder, FixedPoint):
             y, clipped = config.encoder.encode(x, config.max_abs), 0  # refuses |x| > max_abs before any state changes
         else:  # the rounding noise is the client's own: from its generator, never the server's
@@ -197,7 +212,7 @@ class SecAggClient:
             y = _to_ring(levels, config._dtype)
         self._round = 3
         self._inbox = dict(ciphertexts)
-        self.clipped = clipped
+        self.clipped = clipped + clamped
         self.bytes_received += len(ciphertexts) * (ID_BYTES + CIPHERTEXT_BYTES)
         add_expanded_(y, self._b_seed)
         for v in sorted(ciphertexts):
@@ -393,6 +408,18 @@ class SecAggResult:
     server: SecAggServer
     clients: list
     server_seconds: float = 0.0
+    dp: object | None = None  # the fh.DistributedDP the clients applied, if any
+    threshold: int | None = None
+
+    @property
+    def noise_std(self) -> float:
+        """Std of the Gaussian noise per entry of `total` (0 without dp): the survivors' shares together."""
+        return 0.0 if self.dp is None else self.dp.noise_std(len(self.survivors), self.threshold)
+
+    def epsilon(self, delta: float) -> float:
+        """Epsilon of this one release for any one client at delta, for the claimed noise multiplier z (the sum
+        carries z sqrt(m / t) >= z); inf without noise. See fh.DistributedDP for what it covers."""
+        return float("inf") if self.dp is None else self.dp.epsilon(delta)
 
     @property
     def dropped(self) -> dict[int, str]:
@@ -405,13 +432,16 @@ class SecAggResult:
         return sum(c.clipped for c in self.clients)
 
 
-def secure_aggregate(vectors, threshold: int, *, max_abs: float = 1.0, encoder: FixedPoint | Quantizer | None = None,
-                     drop_before_sharing=(), drop_before_masking=(), drop_before_unmasking=(),
-                     seed: int | None = None) -> SecAggResult:
+def secure_aggregate(vectors, threshold: int, *, max_abs: float | None = None,
+                     encoder: FixedPoint | Quantizer | None = None, drop_before_sharing=(), drop_before_masking=(),
+                     drop_before_unmasking=(), seed: int | None = None, dp=None) -> SecAggResult:
     """Run every round for n simulated clients; the server learns only the sum of the surviving clients' vectors.
 
     encoder=None or a FixedPoint masks signed fixed-point numbers in Z_(2**64) and refuses |x| > max_abs;
     a Quantizer(bits) clips to [-max_abs, max_abs], quantises, and masks in a ring sized to the sum.
+    max_abs=None means 1.0, or with dp the range the noisy values need.
+    dp=fh.DistributedDP(S, z): each client clips its vector to norm S and adds its share of the noise before
+    masking, so the sum of any t or more survivors carries N(0, (z S)^2) at least; result.epsilon(delta).
     """
     vectors = list(vectors)
     if len(vectors) < 2:
@@ -422,7 +452,9 @@ def secure_aggregate(vectors, threshold: int, *, max_abs: float = 1.0, encoder: 
             raise TypeError(f"vectors[{i}] must be a 1-D float tensor, got {got}; "
                             "flatten a model with fh.flatten_params(...)")
     encoder = FixedPoint() if encoder is None else encoder
-    config = SecAggConfig(len(vectors), threshold, vectors[0].numel(), max_abs, encoder)
+    if max_abs is None:
+        max_abs = dp.value_range(threshold) if callable(getattr(dp, "value_range", None)) else 1.0
+    config = SecAggConfig(len(vectors), threshold, vectors[0].numel(), max_abs, encoder, dp)
     for i, x in enumerate(vectors):
         _check_vector(x, config, f"vectors[{i}]")
     drops = [set(drop_before_sharing), set(drop_before_masking), set(drop_before_unmasking)]
@@ -466,7 +498,7 @@ def secure_aggregate(vectors, threshold: int, *, max_abs: float = 1.0, encoder: 
         total = config.encoder.decode(ring_sum)
     else:
         total = config.encoder.decode_sum(ring_sum, len(survivors), config.max_abs)
-    return SecAggResult(total, ring_sum, survivors, server, reports, seconds[-1])
+    return SecAggResult(total, ring_sum, survivors, server, reports, seconds[-1], dp, threshold)
 
 
 def secagg_bytes_per_client(n_clients: int, vector_size: int, n_dropped: int = 0, ring_bits: int = 64) -> dict:
@@ -518,7 +550,7 @@ def _check_vector(x, config, name):
         raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite entries (the first at index "
                          f"{int(bad.nonzero()[0])}); secure aggregation sums finite numbers only: fix that client's "
                          "update, or leave the client out")
-    if isinstance(config.encoder, FixedPoint):
+    if isinstance(config.encoder, FixedPoint) and config.dp is None:  # with dp the client clips before encoding
         biggest = x.detach().abs().max() if x.numel() else None
         if biggest is not None and biggest.item() > config.max_abs:
             where = int(x.detach().abs().argmax())

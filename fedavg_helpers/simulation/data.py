@@ -14,6 +14,8 @@ class Digits:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    pixel_mean: torch.Tensor | None = None  # (64,) the training pixels' mean and std that standardised them,
+    pixel_std: torch.Tensor | None = None   # so a standardised image can be drawn and compared on the 0-16 scale
 
     @property
     def train(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,6 +26,17 @@ class Digits:
     def test(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(x_test, y_test), the held-out samples every round is evaluated on."""
         return self.x_test, self.y_test
+
+    def to_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised images (N, 64) back on the original 0-16 ink scale: x * std + mean."""
+        if self.pixel_mean is None or self.pixel_std is None:
+            raise ValueError("this Digits split does not carry its pixel mean and std; load it with "
+                             "fh.load_digits_split() to convert images back to the 0-16 scale")
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.shape[-1] != len(self.pixel_mean):
+            got = f"shape {tuple(x.shape)}, dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"to_pixels takes float images of {len(self.pixel_mean)} standardised pixels each, "
+                             f"got {got}")
+        return x * self.pixel_std.to(x.dtype) + self.pixel_mean.to(x.dtype)
 
     @property
     def num_features(self) -> int:
@@ -59,4 +72,5 @@ def load_digits_split(test_size: float = 0.25, seed: int = 0) -> Digits:
     mean, std = x_train.mean(0), x_train.std(0, correction=0)
     std[std == 0] = 1.0  # border pixels that are blank in every training image stay 0 instead of 0/0
     return Digits(x_train=(x_train - mean) / std, y_train=torch.as_tensor(y_train, dtype=torch.int64),
-                  x_test=(x_test - mean) / std, y_test=torch.as_tensor(y_test, dtype=torch.int64))
+                  x_test=(x_test - mean) / std, y_test=torch.as_tensor(y_test, dtype=torch.int64),
+                  pixel_mean=mean, pixel_std=std)
