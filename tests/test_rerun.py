@@ -26,10 +26,18 @@ def sanitizers():
 
 def text_of(outputs, rules) -> list[str]:
     """What a reader sees of a cell's outputs as text (figures are compared by their text stand-in)."""
-    texts = []
+    texts, stdout_open = [], False
     for out in outputs:
         if out.output_type == "stream" and out.name == "stderr":
             continue  # progress bars and warnings (Python shows a warning once per place, so not twice)
+        if out.output_type == "stream" and stdout_open:
+            # the kernel flushes a long cell's prints in chunks that depend on timing: compare the text, not the chunks
+            text = out.text
+            for regex, replacement in rules:
+                text = regex.sub(replacement, text)
+            texts[-1] += text
+            continue
+        stdout_open = out.output_type == "stream"
         if out.output_type == "stream":
             text = out.text
         elif out.output_type in ("execute_result", "display_data"):
