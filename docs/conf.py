@@ -25,7 +25,10 @@ html_theme = "sphinx_book_theme"
 html_title = project
 html_static_path = ["_static"]
 html_css_files = ["fedavg.css"]
-html_theme_options = {"show_toc_level": 2, "use_download_button": False, "use_fullscreen_button": False}
+templates_path = ["_templates"]
+html_theme_options = {"show_toc_level": 2, "use_download_button": False, "use_fullscreen_button": False,
+                      "article_header_start": ["toggle-primary-sidebar.html", "language-switch.html"]}
+html_use_index = False
 html_context = {"default_mode": "light"}  # the theme logs an error on a first visit without it
 html_favicon = "_static/favicon.svg"
 html_show_sourcelink = False
@@ -50,16 +53,14 @@ def is_hindi(docname: str) -> bool:
 
 
 def language_switch(app, pagename, templatename, context, doctree):
-    """Every page starts with a link to the same page in the other edition, and Hindi pages say lang="hi"."""
-    if "body" not in context:
-        return
+    """Every page's header links to the same page in the other edition, and Hindi pages say lang="hi"."""
     target = twin(pagename, app.env.found_docs)
     href = app.builder.get_relative_uri(pagename, target)
     label, lang = ("English", "en") if is_hindi(pagename) else ("हिन्दी", "hi")
-    context["body"] = (f'<nav class="language-switch" aria-label="language"><a href="{href}" hreflang="{lang}" '
-                       f'lang="{lang}">{label}</a></nav>\n' + context["body"])
+    context["language_switch"] = (f'<nav class="language-switch" aria-label="language"><a href="{href}" '
+                                  f'hreflang="{lang}" lang="{lang}">{label}</a></nav>')
     if is_hindi(pagename):
-        context["lang_attr"] = "hi"
+        context["language"] = "hi"
 
 
 def copy_assets(app, exception):

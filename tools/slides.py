@@ -4,7 +4,8 @@
 
 A copy of each notebook is tagged for slides from its structure (see `tag`), then exported with the template in
 docs/slides_template, which loads reveal.js, MathJax and the Devanagari font from build/slides/_assets (copied
-there from pinned packages) instead of from a CDN. Decks go to <out>/en/ and <out>/hi/, named NN_name.slides.html.
+there from pinned packages) instead of from a CDN. Decks go to <out>/en/ and <out>/hi/, named NN_name.slides.html;
+make site puts them in the site's slides/ folder, so a link to a solution leads to the site's page for it.
 """
 import argparse
 import copy
@@ -51,6 +52,24 @@ def tag(nb):
     return nb
 
 
+def rewrite_links(nb, path: pathlib.Path):
+    """Links to notebooks lead to their decks; links to other repository files to their pages on the site."""
+    site = "../../"  # a deck sits in slides/<language>/ of the site
+
+    def replace(match):
+        target, anchor = match.group(1).partition("#")[::2]
+        full = (path.parent / target).resolve()
+        if re.match(r"[a-z]+://|mailto:", target) or not target or ROOT not in full.parents:
+            return match.group(0)
+        if full.suffix == ".ipynb":
+            return f"]({full.stem}.slides.html{'#' + anchor if anchor else ''})"
+        return f"]({site}{full.relative_to(ROOT).as_posix()}.html{'#' + anchor if anchor else ''})"
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = re.sub(r"\]\(([^)\s]+)\)", replace, cell.source)
+    return nb
+
+
 def copy_assets(out: pathlib.Path) -> pathlib.Path:
     """reveal.js, MathJax and the font into out/_assets (what the decks load); that folder."""
     assets = out / "_assets"
@@ -69,7 +88,7 @@ def export(path: pathlib.Path, target: pathlib.Path) -> str:
     exporter = SlidesExporter(extra_template_basedirs=[str(TEMPLATE.parent)], template_name=TEMPLATE.name,
                               reveal_url_prefix="../_assets/reveal.js",
                               reveal_theme="white", reveal_transition="none", reveal_number="c/t")
-    nb = tag(nbformat.read(path, as_version=4))
+    nb = rewrite_links(tag(nbformat.read(path, as_version=4)), path)
     language = "hi" if path.parent.name == "hi" else "en"
     html, _ = exporter.from_notebook_node(nb, resources={"assets": "../_assets", "language_code": language,
                                                          "metadata": {"name": path.stem}})
