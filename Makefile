@@ -31,9 +31,9 @@ $(STAMP): requirements.txt pyproject.toml tools/setup_venv.py
 
 setup: $(STAMP)
 
-# the site's and slides' packages, on top of requirements.txt (whose pins they keep)
+# the site's and slides' packages, on top of requirements.txt (they keep its pins but soupsieve's, see the file)
 $(SITE_STAMP): $(STAMP) requirements-site.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-site.txt -c requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-site.txt
 	touch $(SITE_STAMP)
 
 site-setup: $(SITE_STAMP)
@@ -82,7 +82,7 @@ browser:
 
 # every pinned package once, for installing in a room without network (see the site's teacher's guide)
 wheelhouse: setup
-	$(BIN)/python tools/wheelhouse.py --out wheelhouse --torch-index $(TORCH_INDEX)
+	env -u PIP_NO_INDEX $(BIN)/python tools/wheelhouse.py --out wheelhouse --torch-index $(TORCH_INDEX)
 
 clean:
 	rm -rf build .pytest_cache

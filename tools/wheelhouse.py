@@ -43,14 +43,16 @@ def main(argv=None) -> int:
         print(f"wheelhouse: could not download the CPU build of {pin} (no local wheel, and {args.torch_index} did "
               "not provide one); set TORCH_INDEX or PIP_FIND_LINKS", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory() as tmp:
-        rest = pathlib.Path(tmp) / "requirements.txt"
-        lines = [line for path in REQUIREMENTS for line in path.read_text().splitlines()
-                 if line.strip() and not line.startswith("#") and line.strip() != pin]
-        rest.write_text("\n".join(lines) + "\n")
-        if not download(args.out, *target, "-r", str(rest)):
-            print("wheelhouse: pip could not download every pin (its message is above)", file=sys.stderr)
-            return 1
+    for requirements in REQUIREMENTS:  # one at a time: the site's file overrides a pin of the other
+        with tempfile.TemporaryDirectory() as tmp:
+            rest = pathlib.Path(tmp) / requirements.name
+            lines = [line for line in requirements.read_text().splitlines()
+                     if line.strip() and not line.startswith("#") and line.strip() != pin]
+            rest.write_text("\n".join(lines) + "\n")
+            if not download(args.out, *target, "-r", str(rest)):
+                print(f"wheelhouse: pip could not download every pin of {requirements.name} (its message is above)",
+                      file=sys.stderr)
+                return 1
     wheels = sorted(args.out.glob("*.whl"))
     size = sum(w.stat().st_size for w in wheels) / 2**20
     print(f"wheelhouse: {len(wheels)} wheels, {size:.0f} MiB in {args.out}/; copy it with the project, then "
