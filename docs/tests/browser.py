@@ -82,6 +82,8 @@ def chromium(fontconfig: pathlib.Path, width: int = 1280, height: int = 1600):
     service = Service(executable_path=str(CHROMEDRIVER), env=env)
     driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(60)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})  # a page is read as it is now
     return driver
 
 
