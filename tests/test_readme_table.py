@@ -30,6 +30,7 @@ def test_a_changed_objective_or_minute_makes_the_table_stale():
 
 
 def test_a_notebook_without_metadata_keeps_its_description():
-    old = f"{readme_table.START}\n| 01 | [Data splitting](notebooks/01_data_splitting.ipynb) | pointers |\n{readme_table.END}"
+    row = "| 01 | [Data splitting](notebooks/01_data_splitting.ipynb) | pointers |"
+    old = f"{readme_table.START}\n{row}\n{readme_table.END}"
     text = readme_table.rewrite(old, [fake("01", "01_data_splitting.ipynb", "01 · Data splitting")])
     assert "| pointers | – | – |" in text

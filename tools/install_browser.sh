@@ -18,6 +18,9 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "browser: installed ${missing[*]}"
+if apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+  echo "browser: installed ${missing[*]}"
+else
+  echo "browser: apt-get could not install ${missing[*]} (its message is above); make test-site will say what" \
+       "is missing" >&2
+fi

@@ -23,7 +23,8 @@ class Plan:
 def make_plan(notebooks, title: str, length: int, lunch: bool = False) -> Plan:
     """Fit notebooks, in order and after their prerequisites, into `length` minutes with breaks, opening, closing."""
     numbers = {nb.number for nb in notebooks}
-    rows, left_out, taken = [(0, OPENING, "Welcome; every laptop opens the site and runs notebook 01's first cell")], [], set()
+    rows = [(0, OPENING, "Welcome; every laptop opens the site and runs notebook 01's first cell")]
+    left_out, taken = [], set()
     clock, since_break, had_lunch, end = OPENING, 0, False, length - CLOSING
     for nb in notebooks:
         if nb.meta is None:

@@ -110,7 +110,8 @@ const tofu = arguments[0];
   let boxes = 0, measured = 0;
   while (walker.nextNode() && measured < 40) {
     const parent = walker.currentNode.parentElement;
-    const sample = (walker.currentNode.textContent.match(/[\\u0900-\\u097F][\\u0900-\\u097F ]{2,30}/) || [""])[0].trim();
+    const text = walker.currentNode.textContent;
+    const sample = (text.match(/[\\u0900-\\u097F][\\u0900-\\u097F ]{2,30}/) || [""])[0].trim();
     if (sample.length < 3 || !parent || parent.getClientRects().length === 0) continue;
     const style = getComputedStyle(parent);
     const font = `${style.fontStyle} ${style.fontWeight} 24px ${style.fontFamily}`;

@@ -4,9 +4,9 @@ import shutil
 import pytest
 
 import browser
-from conftest import SITE
 
-TRACEBACK = ('<div class="cell_output docutils container"><div class="output traceback highlight-ipythontb notranslate">'
+TRACEBACK = ('<div class="cell_output docutils container">'
+             '<div class="output traceback highlight-ipythontb notranslate">'
              '<div class="highlight"><pre>ZeroDivisionError: division by zero</pre></div></div></div>')
 
 

@@ -3,7 +3,6 @@
 The browser reaches no host but 127.0.0.1 and has no Devanagari font of its own (see browser.py), so these pass
 only if the site works offline and brings its own font. A screenshot of each page goes to build/site-screenshots.
 """
-import pathlib
 
 import pytest
 
