@@ -31,7 +31,8 @@ def missing_browser() -> str | None:
 
 
 def fontconfig_without_devanagari(folder: pathlib.Path) -> pathlib.Path:
-    """A fontconfig file that offers only DejaVu fonts (no Devanagari), written into folder."""
+    """A fontconfig file that offers only DejaVu fonts (no Devanagari), with the system's rules for generic names
+    (sans-serif, monospace), written into folder."""
     folder.mkdir(parents=True, exist_ok=True)
     conf = folder / "fonts.conf"
     conf.write_text(f"""<?xml version="1.0"?>
@@ -39,6 +40,7 @@ def fontconfig_without_devanagari(folder: pathlib.Path) -> pathlib.Path:
 <fontconfig>
   <dir>{NO_DEVANAGARI_FONTS}</dir>
   <cachedir>{folder / "cache"}</cachedir>
+  <include ignore_missing="yes">/etc/fonts/conf.d</include>
 </fontconfig>
 """, encoding="utf-8")
     return conf

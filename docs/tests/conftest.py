@@ -1,5 +1,6 @@
 """The built site (make site) served on 127.0.0.1, and one headless Chromium for all the browser tests."""
 import pathlib
+import shutil
 import sys
 
 import pytest
@@ -24,6 +25,7 @@ def driver(tmp_path_factory):
     missing = browser.missing_browser()
     if missing:
         pytest.fail(missing)
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # only this run's pages
     chrome = browser.chromium(browser.fontconfig_without_devanagari(tmp_path_factory.mktemp("fontconfig")))
     yield chrome
     chrome.quit()
