@@ -114,9 +114,9 @@ def file_page(src: pathlib.Path, repo_file: pathlib.Path, notebooks) -> None:
                     encoding="utf-8")
 
 
-def landing(notebooks, language: str, slides: bool) -> str:
+def landing(notebooks, language: str, slides: bool, solutions: dict | None = None) -> str:
     """The landing page of one edition: every notebook with its objectives, prerequisites and times."""
-    words, up = WORDS[language], "" if language == "en" else "../"
+    words, up, solutions = WORDS[language], "" if language == "en" else "../", solutions or {}
     lines = [f"# {words['title']}", "", words["intro"], "",
              f"**[{words['guide']}]({up}guide.md)**: {words['guide_text']}", ""]
     for nb in notebooks:
@@ -127,9 +127,8 @@ def landing(notebooks, language: str, slides: bool) -> str:
         extras = []
         if meta:
             extras.append(f"{meta['minutes_to_teach']:g} {words['teach']} · {meta['minutes_to_run']:g} {words['run']}")
-        solution = teachers_guide.SOLUTIONS.get(nb.number)
-        if solution:
-            extras.append(f"[{words['solutions']}]({up}solutions/{solution})")
+        if nb.number in solutions:
+            extras.append(f"[{words['solutions']}]({up}solutions/{solutions[nb.number]})")
         if slides:
             deck = f"{up}slides/{language}/{nb.path.stem}.slides.html"
             extras.append(f'<a href="{deck}">{words["slides"]}</a>')
@@ -143,7 +142,7 @@ def landing(notebooks, language: str, slides: bool) -> str:
     folder = "notebooks" if language == "en" else "notebooks/hi"
     hidden = [f"/{folder}/{nb.name[:-6]}" for nb in notebooks]
     if language == "en":
-        hidden += ["/guide", "/hi/index"] + sorted(f"/solutions/{s[:-3]}" for s in teachers_guide.SOLUTIONS.values())
+        hidden += ["/guide", "/hi/index"] + sorted(f"/solutions/{s[:-3]}" for s in solutions.values())
     lines += ["```{toctree}", ":hidden:", ""] + hidden + ["```", ""]
     return "\n".join(lines)
 
@@ -155,18 +154,19 @@ def write_sources(src: pathlib.Path, slides: bool) -> list[str]:
     src.mkdir(parents=True)
     notebooks = teaching.load()
     linked = copy_notebooks(src) | set((ROOT / "solutions").glob("*.py"))
-    teachers_guide.SOLUTIONS.clear()
+    solutions = {}  # notebook number -> its solution page, e.g. "04": "nb04_averaging.py.md"
     for repo_file in sorted(linked):
         file_page(src, repo_file, notebooks)
         match = re.match(r"nb(\d{2})_", repo_file.name)
         if repo_file.parent == ROOT / "solutions" and match:
-            teachers_guide.SOLUTIONS[match.group(1)] = pathlib.PurePosixPath(page_for(repo_file)).name
+            solutions[match.group(1)] = pathlib.PurePosixPath(page_for(repo_file)).name
     others = sorted(page_for(f)[:-3] for f in linked if f.parent != ROOT / "solutions")
-    (src / "index.md").write_text(landing(notebooks, "en", slides) + (
-        "```{toctree}\n:hidden:\n\n" + "\n".join(others) + "\n```\n" if others else ""), encoding="utf-8")
+    (src / "index.md").write_text(landing(notebooks, "en", slides, solutions) + (
+        "```{toctree}\n:hidden:\n\n" + "\n".join(f"/{o}" for o in others) + "\n```\n" if others else ""),
+        encoding="utf-8")
     (src / "hi").mkdir()
-    (src / "hi" / "index.md").write_text(landing(notebooks, "hi", slides), encoding="utf-8")
-    (src / "guide.md").write_text(teachers_guide.markdown(notebooks), encoding="utf-8")
+    (src / "hi" / "index.md").write_text(landing(notebooks, "hi", slides, solutions), encoding="utf-8")
+    (src / "guide.md").write_text(teachers_guide.markdown(notebooks, solutions), encoding="utf-8")
     return teaching.warnings(notebooks)
 
 

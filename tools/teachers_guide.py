@@ -56,26 +56,18 @@ def _clock(minute: float, start_hour: int = 9) -> str:
     return f"{total // 60:02d}:{total % 60:02d}"
 
 
-def _plan_markdown(plan: Plan) -> list[str]:
+def _plan_markdown(plan: Plan, solutions: dict) -> list[str]:
     used = plan.rows[-1][0] + plan.rows[-1][1]
     lines = [f"### {plan.title}", "", f"Starting at 09:00; {used:g} of {plan.length} minutes planned.", "",
              "| time | minutes | what |", "|---|---|---|"]
     for start, minutes, what in plan.rows:
         if isinstance(what, teaching.Notebook):
-            what = (f"[{what.title}](notebooks/{what.name}) (runs in {what.meta['minutes_to_run']:g} min; "
-                    f"[solutions](solutions/{_solution_of(what)}))" if _solution_of(what) else
-                    f"[{what.title}](notebooks/{what.name}) (runs in {what.meta['minutes_to_run']:g} min)")
+            solution = f"; [solutions](solutions/{solutions[what.number]})" if what.number in solutions else ""
+            what = f"[{what.title}](notebooks/{what.name}) (runs in {what.meta['minutes_to_run']:g} min{solution})"
         lines.append(f"| {_clock(start)}–{_clock(start + minutes)} | {minutes:g} | {what} |")
     if plan.left_out:
         lines += ["", "Left for self-study: " + "; ".join(f"{nb.title} ({why})" for nb, why in plan.left_out) + "."]
     return lines + [""]
-
-
-SOLUTIONS = {}  # notebook number -> solution page name, filled in by tools/build_site.py
-
-
-def _solution_of(nb) -> str | None:
-    return SOLUTIONS.get(nb.number)
 
 
 # (exception, a part of its message, what happened, the fix). tests/test_teachers_guide.py raises each for real.
@@ -136,8 +128,9 @@ def _errors_markdown() -> list[str]:
     return lines
 
 
-def markdown(notebooks) -> str:
-    """The guide as a MyST page."""
+def markdown(notebooks, solutions: dict | None = None) -> str:
+    """The guide as a MyST page; solutions maps a notebook's number to its solution page (in solutions/)."""
+    solutions = solutions or {}
     lines = ["# Teacher's guide", "",
              "Three ways to fit the series into a workshop, what to prepare before the room fills, and the errors "
              "learners meet most, with their fixes. The plans come from each notebook's minutes to teach and "
@@ -151,7 +144,7 @@ def markdown(notebooks) -> str:
               f"questions, and pauses {BREAK} minutes after at most {BLOCK} minutes of teaching (lunch: {LUNCH}). "
               "A notebook is taught only after the notebooks its prerequisites name.", ""]
     for title, length, lunch in PLANS:
-        lines += _plan_markdown(make_plan(notebooks, title, length, lunch))
+        lines += _plan_markdown(make_plan(notebooks, title, length, lunch), solutions)
     timed = [nb for nb in notebooks if nb.meta]
     general = sorted({p for nb in timed for p in nb.meta["prerequisites"] if not teaching.notebook_refs(p)})
     lines += ["## Before the room fills", "",
