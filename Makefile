@@ -80,9 +80,11 @@ test-site: site
 browser:
 	tools/install_browser.sh
 
-# every pinned package once, for installing in a room without network (see the site's teacher's guide)
+# every pinned package once, for installing in a room without network (see the site's teacher's guide);
+# WHEEL_PYTHON=3.12 fetches the wheels for another Python than the venv's
 wheelhouse: setup
-	env -u PIP_NO_INDEX $(BIN)/python tools/wheelhouse.py --out wheelhouse --torch-index $(TORCH_INDEX)
+	env -u PIP_NO_INDEX $(BIN)/python tools/wheelhouse.py --out wheelhouse --torch-index $(TORCH_INDEX) \
+	  $(if $(WHEEL_PYTHON),--python-version $(WHEEL_PYTHON))
 
 clean:
 	rm -rf build .pytest_cache

@@ -112,7 +112,8 @@ OTHER_ERRORS = [
      "Install Python 3.11 or newer and run `make setup PYTHON=/path/to/python3.11`."),
     ("pip cannot reach the network during `make setup`",
      "The room has no network, or a slow one.",
-     "Install from the wheelhouse (below): `PIP_FIND_LINKS=$PWD/wheelhouse PIP_NO_INDEX=1 make setup`."),
+     "Copy `wheelhouse/` (see Before the room fills) into the project folder and run `make setup` again: it installs "
+     "from `./wheelhouse` and asks no index."),
     ("Hindi text shows as empty boxes in JupyterLab",
      "The laptop has no Devanagari font (the site brings its own, JupyterLab uses the system's).",
      "Debian/Ubuntu: `sudo apt-get install fonts-lohit-deva` (or fonts-noto-core); other systems have one."),
