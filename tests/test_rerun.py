@@ -7,10 +7,13 @@ The slow notebooks run here only with `make test-slow` (CI runs it); `make test`
 import configparser
 import pathlib
 import re
+import time
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+from tools import run_times
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -51,14 +54,16 @@ def run_twice(path: pathlib.Path):
                             resources={"metadata": {"path": str(path.parent)}})
     rules, passes = sanitizers(), []
     with client.setup_kernel():
-        for _ in range(2):
-            outputs = []
+        for number in range(2):
+            start, outputs = time.perf_counter(), []
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type == "code":
                     cell.outputs = []
                     client.execute_cell(cell, index)
                     outputs.append(text_of(cell.outputs, rules))
             passes.append(outputs)
+            if number == 0:  # the first pass is a fresh run: tests/test_run_times.py checks it against the metadata
+                run_times.record(path, time.perf_counter() - start, "first pass of tests/test_rerun.py")
     return passes
 
 

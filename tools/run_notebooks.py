@@ -9,6 +9,11 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
+try:
+    from tools import run_times
+except ImportError:  # run as a script from tools/
+    import run_times
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -33,7 +38,9 @@ def main(argv=None):
         NotebookClient(nb, timeout=args.timeout, kernel_name="python3", record_timing=False,
                        extra_arguments=["--IPKernelApp.log_level=ERROR"],
                        resources={"metadata": {"path": str(path.parent)}}).execute()
-        print(f"ran {rel} in {time.perf_counter() - start:.1f} s", flush=True)
+        seconds = time.perf_counter() - start
+        print(f"ran {rel} in {seconds:.1f} s", flush=True)
+        run_times.record(path, seconds, "tools/run_notebooks.py, kernel start included")
         if args.inplace:
             nbformat.write(nb, path)
             continue

@@ -1,0 +1,42 @@
+"""make site's sources: links to repository files become links to their pages, a link to nothing stops the build,
+and every notebook of both editions and every solution gets a page (Sphinx itself runs in make test-site)."""
+import pathlib
+
+import nbformat
+import pytest
+
+from tools import build_site
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EN, HI = ROOT / "notebooks" / "04_averaging.ipynb", ROOT / "notebooks" / "hi" / "04_averaging.ipynb"
+
+
+def test_links_to_solutions_lead_to_their_pages_in_both_editions():
+    linked = set()
+    text = "[a](../solutions/nb04_averaging.py) [b](03_moving_to_secure_worker.ipynb) [c](https://example.org/x)"
+    assert build_site.rewrite_links(text, EN, "notebooks", linked) == (
+        "[a](../solutions/nb04_averaging.py.md) [b](03_moving_to_secure_worker.ipynb) [c](https://example.org/x)")
+    hindi = build_site.rewrite_links("[a](../../solutions/nb04_averaging.py#L3)", HI, "notebooks/hi", linked)
+    assert hindi == "[a](../../solutions/nb04_averaging.py.md#L3)"
+    assert linked == {ROOT / "solutions" / "nb04_averaging.py"}
+
+
+def test_a_link_to_nothing_stops_the_build_and_names_the_notebook():
+    with pytest.raises(build_site.SiteError, match=r"notebooks/04_averaging.ipynb: link \.\./solutions/nb99\.py"):
+        build_site.rewrite_links("[x](../solutions/nb99.py)", EN, "notebooks", set())
+
+
+def test_every_notebook_and_solution_gets_a_page(tmp_path):
+    src = tmp_path / "src"
+    build_site.write_sources(src, slides=False)
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for copy in (src / "notebooks" / path.name, src / "notebooks" / "hi" / path.name):
+            nb = nbformat.read(copy, as_version=4)
+            text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+            assert ".py)" not in text and ".py#" not in text, f"{copy} still links a .py file"
+    for solution in sorted((ROOT / "solutions").glob("*.py")):
+        page = src / "solutions" / f"{solution.name}.md"
+        assert page.exists() and (src / "solutions" / solution.name).read_text() == solution.read_text()
+    index = (src / "index.md").read_text(encoding="utf-8")
+    assert "(solutions/nb04_averaging.py.md)" in index and "/hi/index" in index
+    assert (src / "hi" / "index.md").exists() and (src / "guide.md").exists()
