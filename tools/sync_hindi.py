@@ -110,7 +110,8 @@ def twins() -> list[tuple[pathlib.Path, pathlib.Path]]:
 def orphans() -> list[str]:
     """Hindi notebooks with no English twin."""
     english = {p.name for p in NOTEBOOKS.glob("*.ipynb")}
-    return [f"hi/{p.name}: no English twin" for p in sorted((NOTEBOOKS / "hi").glob("*.ipynb")) if p.name not in english]
+    hindi = sorted((NOTEBOOKS / "hi").glob("*.ipynb"))
+    return [f"hi/{p.name}: no English twin" for p in hindi if p.name not in english]
 
 
 def sync(english: pathlib.Path, hindi: pathlib.Path) -> None:

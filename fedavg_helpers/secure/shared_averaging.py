@@ -14,9 +14,9 @@ from ..core import ledger, serialize
 from ..core._interrupts import deferred_interrupt
 from ..core.averaging import Inputs, _check_models, _check_weights, _entries, _load_into, _shell
 from ..core.errors import PrivacyError
-from .fixed_point import FixedPoint
 from ..core.pointer import _withheld
 from ..core.policy import _names
+from .fixed_point import FixedPoint
 from .secret_sharing import add_shares, reconstruct_tensors, share_tensors
 
 
