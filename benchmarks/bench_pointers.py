@@ -2,7 +2,7 @@
 
 Run: python benchmarks/bench_pointers.py. Both contenders run in this process, interleaved,
 and the best of several repeats is compared, so the ratios are robust to a busy machine.
-Targets (issue 3): pointer training within 1.10x of plain torch; send() within 2x of save+load.
+Targets: pointer training within 1.10x of plain torch; send() within 2x of save+load.
 """
 import io
 import json

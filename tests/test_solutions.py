@@ -79,6 +79,7 @@ def test_notebook_05():
     by_fraction = nb.exercise_3()
     assert [row["median rounds"] for row in by_fraction.values()] == [13, 7, 5]
     assert [row["models until 90%"] for row in by_fraction.values()] == [65, 140, 250]
+    assert [row["MB until 90%"] for row in by_fraction.values()] == [2.5, 5.39, 9.62]  # 2 * 4 * 4,810 bytes a model
     result, _ = nb.exercise_4(plot=False)  # the figure is for the reader, and slow to draw
     assert result[0.05]["clients"] == 80
     assert result[100.0]["speed-up"] == 2.5 and result[1.0]["speed-up"] == 2.0

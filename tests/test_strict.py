@@ -39,7 +39,7 @@ def train_plain(model, rows, steps=5):
     return model
 
 
-# ---- the two attacks of the issue: allowed by default, refused under strict ----
+# ---- two attacks on the default policy: allowed by default, refused under strict ----
 
 def read_weight_one_element_at_a_time(ptr):
     rows, cols = 1, 2
