@@ -1,4 +1,6 @@
-"""Solutions to the exercises of notebook 07 (privacy and robustness). Run: python solutions/nb07_privacy_and_robustness.py
+"""Solutions to the exercises of notebook 07 (privacy and robustness).
+
+Run: python solutions/nb07_privacy_and_robustness.py
 
 The set-up is the notebook's: the digits split with seed 0, one CPU thread, the linear model fh.mlp(64, 10)
 for DP-FedAvg (100 rounds, q = 0.1, S = 0.15, delta = 1e-5) and, made right after it from
