@@ -136,3 +136,19 @@ def test_notebook_07():
     assert min(spread["Dirichlet"]) > max(spread["IID"])
     largest, message = nb.exercise_5()
     assert largest == 1 and "at least 7" in message
+
+
+def test_notebook_09():
+    nb = load("nb09_what_an_update_gives_away")
+    assert nb.exercise_1() <= 1e-4  # exact after 30 steps at lr 0.5
+    table = nb.exercise_2()
+    assert table[512]["with a lone neuron"] > table[32]["with a lone neuron"]
+    assert all(row["back at >= 30 dB"] >= row["with a lone neuron"] for row in table.values())
+    bins = nb.exercise_3()
+    assert bins[64]["read back"] < bins[128]["read back"] < bins[256]["read back"]
+    assert all(abs(row["read back"] - row["expected"]) <= 10 for row in bins.values())
+    sized_for_n, sized_for_t, really, claimed = nb.exercise_4()
+    assert sized_for_n == pytest.approx(0.67 ** 0.5) and sized_for_t == pytest.approx(1.0)
+    assert really > claimed == pytest.approx(4.73, abs=0.01)
+    plain, noisy = nb.exercise_5()
+    assert noisy < plain - 0.1
