@@ -33,3 +33,16 @@ def test_each_notebook_shows_the_readmes_rows(name):
     cells = [c.source for c in nb.cells if c.cell_type == "markdown" and HEADER in c.source]
     assert cells, f"{name} has no threat-model table"
     assert table(cells[0]) == readme, f"{name}'s threat-model table differs from the README's: copy its rows"
+
+
+ADVERSARY = "| adversary | secure worker (03-05) | + secure aggregation (06) | + distributed DP (09) |"
+
+
+def test_the_adversary_view_of_notebook_09_is_the_readmes():
+    readme = (ROOT / "README.md").read_text()
+    nb = nbformat.read(ROOT / "notebooks" / "09_what_an_update_gives_away.ipynb", as_version=4)
+    cells = [c.source for c in nb.cells if c.cell_type == "markdown" and ADVERSARY in c.source]
+    assert cells and ADVERSARY in readme
+    rows = [line for line in cells[0][cells[0].index(ADVERSARY):].splitlines()]
+    rows = rows[:next((i for i, line in enumerate(rows) if not line.startswith("|")), len(rows))]
+    assert len(rows) == 6 and all(row in readme.splitlines() for row in rows)
