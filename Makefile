@@ -42,9 +42,12 @@ run: setup
 	$(BIN)/python tools/run_notebooks.py --out build $(NOTEBOOKS)
 
 # The Hindi notebooks have the English code cells and stored outputs, character for character
-# (tests/test_hindi_edition.py), so nbval runs the English ones.
+# (tests/test_hindi_edition.py), so nbval runs the English ones. Tests run in TEST_WORKERS processes
+# (pytest-xdist), each notebook's cells in one of them, in order; TEST_WORKERS=0 runs everything in this one.
+TEST_WORKERS ?= 2
+PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 test: setup lint
-	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" tests $(ENGLISH) $(NBVAL)
+	$(BIN)/python -m pytest -p no:cacheprovider $(PARALLEL) -m "not slow" tests $(ENGLISH) $(NBVAL)
 
 # one ruff configuration (pyproject.toml) for the package, tests, tools, benchmarks, solutions and notebooks
 lint: setup
@@ -60,7 +63,7 @@ test-cpus: setup
 
 # what make test leaves out for time: the slow notebooks run twice in one kernel (tests marked slow)
 test-slow: setup
-	$(BIN)/python -m pytest -p no:cacheprovider -m slow tests
+	$(BIN)/python -m pytest -p no:cacheprovider $(PARALLEL) -m slow tests
 
 lab: setup
 	$(BIN)/jupyter lab notebooks
