@@ -115,6 +115,8 @@ def test_notebook_07():
     nb = load("nb07_privacy_and_robustness")
     result, better_each_seed = nb.exercise_1()
     assert result[100]["epsilon"] == result[300]["epsilon"] == pytest.approx(7.90, abs=0.01)
+    assert result[100]["epsilon, delta = 1e-3 / N"] == pytest.approx(7.90, abs=0.01)
+    assert result[300]["epsilon, delta = 1e-3 / N"] == pytest.approx(8.40, abs=0.01)
     assert result[100]["sigma"] == pytest.approx(3 * result[300]["sigma"])
     assert result[300]["accuracy, z = 1"] > result[100]["accuracy, z = 1"] and better_each_seed
     assert result[300]["accuracy, no DP"] < result[100]["accuracy, no DP"]
