@@ -1,0 +1,122 @@
+"""Worlds of worker processes for the tests: each scenario runs in a child of pytest, never in pytest itself.
+
+Run: python tests/process_worlds.py SCENARIO; the last line printed is a JSON report. The test that starts it
+kills its whole process group at a deadline, so a hang can never outlive the test.
+"""
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+import torch
+from torch import nn, optim
+
+import fedavg_helpers as fh
+
+
+def stall(x, seconds):
+    """Hold a worker busy (a stuck worker, for the timeout tests)."""
+    time.sleep(seconds)
+    return x
+
+
+def seed_loop(bob, alice, secure_worker, steps=10):
+    """The seed tutorial's loop, written once for both kinds of worker; returns every number it produced."""
+    torch.manual_seed(0)
+    data = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1.]], requires_grad=True)
+    target = torch.tensor([[0], [0], [1], [1.]], requires_grad=True)
+    bobs_data = fh.send(data[0:2], bob, private=True)
+    bobs_target = fh.send(target[0:2], bob, private=True)
+    alices_data = fh.send(data[2:], alice, private=True)
+    alices_target = fh.send(target[2:], alice, private=True)
+    model = nn.Linear(2, 1)
+    losses = []
+    for _ in range(2):  # two rounds of FedAvg
+        bobs_model = fh.send(model, bob)
+        alices_model = fh.send(model, alice)
+        bobs_opt = fh.remote(optim.SGD, bobs_model.parameters(), lr=0.1)
+        alices_opt = fh.remote(optim.SGD, alices_model.parameters(), lr=0.1)
+        for _ in range(steps):
+            bobs_opt.zero_grad()
+            bobs_loss = ((bobs_model(bobs_data) - bobs_target) ** 2).sum()
+            bobs_loss.backward()
+            bobs_opt.step()
+            alices_opt.zero_grad()
+            alices_loss = ((alices_model(alices_data) - alices_target) ** 2).sum()
+            alices_loss.backward()
+            alices_opt.step()
+            losses += [bobs_loss.get().item(), alices_loss.get().item()]
+        alices_model.move(secure_worker)
+        bobs_model.move(secure_worker)
+        fh.secure_average([bobs_model, alices_model], secure_worker, into=model)
+    refused = []
+    for what, attempt in [("bob's data", lambda: bobs_data.get()), ("bob's model", lambda: bobs_model.get()),
+                          ("move to alice", lambda: bobs_model.move(alice))]:
+        try:
+            attempt()
+            refused.append(f"{what}: came back")
+        except fh.PrivacyError as err:
+            refused.append(f"{what}: {err}")
+    return {"losses": losses, "state": {k: v.tolist() for k, v in model.state_dict().items()},
+            "bits": [v.view(torch.int32).tolist() for v in model.state_dict().values()], "refused": refused,
+            "bytes": [(w.bytes_received, w.bytes_sent) for w in (bob, alice, secure_worker)]}
+
+
+def scenario_seed():
+    inproc = seed_loop(fh.VirtualWorker("bob"), fh.VirtualWorker("alice"),
+                       fh.VirtualWorker("secure_worker", trusted=True))
+    t = time.perf_counter()
+    with fh.spawn_workers(["bob", "alice", "secure_worker"], trusted=["secure_worker"]) as workers:
+        started = time.perf_counter() - t
+        pids = [w.pid for w in workers]
+        procs = seed_loop(*workers)
+        bad, kept = bad_input(*workers)
+    try:
+        kept.get()
+        bad.append("after shutdown: came back")
+    except fh.PointerError as err:
+        bad.append(f"after shutdown: PointerError {'shut down' in str(err)}")
+    return {"inproc": inproc, "procs": procs, "start_s": started, "pids": pids, "bad_input": bad,
+            "bad_input_expected": ["lambda: TypeError", "notebook function: TypeError", "unknown worker: WorkerError",
+                                   "mixed workers: LocationError", "still usable: 3.0", "after shutdown: PointerError True"],
+            "alive_after": [p for p in pids if _alive(p)]}
+
+
+def bad_input(bob, alice, secure_worker):
+    """Each mistake gives a clear error, and the workers stay usable."""
+    import process_worlds  # stall, as the worker processes can import it (here it is also __main__'s)
+
+    x_bob, x_alice = fh.send(torch.ones(2), bob), fh.send(torch.ones(2), alice)
+    found = []
+    for what, attempt in [("lambda", lambda: fh.remote(lambda t: t, x_bob)),
+                          ("notebook function", lambda: fh.remote(stall, x_bob, 0)),
+                          ("unknown worker", lambda: x_bob.move("carol")),
+                          ("mixed workers", lambda: x_bob + x_alice)]:
+        try:
+            attempt()
+            found.append(f"{what}: no error")
+        except Exception as err:
+            found.append(f"{what}: {type(err).__name__}")
+    kept = fh.remote(process_worlds.stall, x_alice, 0) * 3
+    found.append(f"still usable: {kept.sum().get().item() / 2}")
+    return found, fh.send(torch.ones(1), secure_worker)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead: its parent has not collected it yet
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    report = globals()[f"scenario_{sys.argv[1]}"](*sys.argv[2:])
+    print(json.dumps(report))
