@@ -13,10 +13,11 @@ from torch import nn
 
 from .core.averaging import _trusted, average_losses, secure_average
 from .simulation.client import client_update, evaluate
-from .core.errors import PrivacyError
+from .core.errors import PrivacyError, WorkerLost, WorkerTimeout
 from .core.pointer import Pointer, policy_for, remote, send, training_function
 from .core.policy import _names
 from .simulation.fedavg import FedAvgConfig, History, _check_split, plan_round
+from .core.transport import RemoteWorker
 from .core.worker import VirtualWorker, get_worker
 from ._checks import check_client_indices, check_model_fits
 
@@ -39,7 +40,7 @@ def _data_owners(workers) -> list[VirtualWorker]:
     if isinstance(workers, (str, VirtualWorker)) or not isinstance(workers, (list, tuple)):
         raise TypeError(f"workers must be a list with one worker (or worker name) per client, got "
                         f"{type(workers).__name__}")
-    workers = [get_worker(w) for w in workers]
+    workers = [w if isinstance(w, RemoteWorker) else get_worker(w) for w in workers]
     first = {}
     for k, w in enumerate(workers):
         if w.name in first:
@@ -60,6 +61,8 @@ def run_fedavg_on_workers(model: nn.Module, workers, secure_worker, train, test,
 
     Works under the strict privacy policy (each round must then pick at least min_contributors workers).
     History.train_loss holds the clients' average local loss per round, computed on the secure worker.
+    With workers in their own processes (fh.spawn_workers), a round finishes with the workers that answer:
+    History.dropped lists, per round, those that died or timed out.
     """
     config = FedAvgConfig() if config is None else config
     if not isinstance(config, FedAvgConfig):
@@ -85,22 +88,65 @@ def run_fedavg_on_workers(model: nn.Module, workers, secure_worker, train, test,
     shards = share_data(workers, train, clients)
     global_model = copy.deepcopy(model)
     history = History(model=global_model)
+    lost = set()
     for plan in plans:
-        models, losses, counts = [], [], []
-        for k, batches in zip(plan.clients, plan.batches):
-            local = send(global_model, workers[k])
-            losses.append(remote_client_update(local, *shards[k], batches, config.lr))
-            models.append(local)
-            counts.append(len(clients[k]))
-        for local in models:
-            local.move(secure_worker)
+        if isinstance(secure_worker, RemoteWorker):
+            models, losses, counts, dropped = _train_in_processes(global_model, workers, shards, clients, plan,
+                                                                  config, secure_worker, lost, policy_for(
+                                                                      [secure_worker, *workers], set()))
+        else:
+            models, losses, counts, dropped = [], [], [], []
+            for k, batches in zip(plan.clients, plan.batches):
+                local = send(global_model, workers[k])
+                losses.append(remote_client_update(local, *shards[k], batches, config.lr))
+                models.append(local)
+                counts.append(len(clients[k]))
+            for local in models:
+                local.move(secure_worker)
         secure_average(models, secure_worker, into=global_model, weights=counts)
         history.train_loss.append(average_losses(losses, secure_worker, weights=counts))
+        history.dropped.append(dropped)
         loss, accuracy = evaluate(global_model, x_test, y_test)
         history.test_loss.append(loss)
         history.test_accuracy.append(accuracy)
         history.clients.append(plan.clients)
     return history
+
+
+def _train_in_processes(global_model, workers, shards, clients, plan, config, secure_worker, lost, policy):
+    """One round's local training with workers in their own processes, finishing with the survivors.
+
+    A worker whose process died (fh.WorkerLost) is dropped for good, one that does not answer in time
+    (fh.WorkerTimeout) for this round; the average is over the others, weighted by their sample counts
+    (so the weights are renormalised over the survivors). Each model and its loss go worker to worker
+    to the secure worker as soon as they are trained.
+    """
+    models, losses, counts, dropped = [], [], [], []
+    for k, batches in zip(plan.clients, plan.batches):
+        worker = workers[k]
+        if worker.name in lost:
+            dropped.append(worker.name)
+            continue
+        try:
+            local = send(global_model, worker)
+            loss = remote_client_update(local, *shards[k], batches, config.lr)
+            local.move(secure_worker)
+            loss.move(secure_worker)
+        except (WorkerLost, WorkerTimeout) as err:
+            if err.worker != worker.name:  # the secure worker itself: the round cannot finish
+                raise
+            if isinstance(err, WorkerLost):
+                lost.add(worker.name)
+            dropped.append(worker.name)
+            continue
+        models.append(local)
+        losses.append(loss)
+        counts.append(len(clients[k]))
+    if len(models) < policy.min_contributors:
+        raise PrivacyError(f"only {len(models)} worker(s) finished this round ({_names(dropped)} dropped out), but "
+                           f"{secure_worker.name} releases only averages over at least {policy.min_contributors} "
+                           "data owners; the global model is unchanged")
+    return models, losses, counts, dropped
 
 
 def _check_releasable(plans, workers, clients, secure_worker) -> None:

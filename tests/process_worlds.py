@@ -116,6 +116,91 @@ def _alive(pid):
         return False
 
 
+
+def scenario_faults():
+    """A stuck worker times out, a killed one is lost, the rest stay usable, and shutdown does not hang."""
+    import process_worlds
+
+    found = {}
+    config = fh.ProcessConfig(timeout=3, stop_timeout=3)
+    with fh.spawn_workers(["bob", "alice", "secure_worker"], trusted=["secure_worker"], config=config) as workers:
+        bob, alice, secure_worker = workers
+        model = nn.Linear(2, 1)
+        before = [v.clone() for v in model.state_dict().values()]
+        x_bob, x_alice = fh.send(torch.ones(2), bob), fh.send(torch.ones(2), alice)
+        t = time.perf_counter()
+        try:
+            fh.remote(process_worlds.stall, x_alice, 8)
+        except fh.WorkerTimeout as err:
+            found["timeout"] = [err.worker, round(time.perf_counter() - t, 1), str(err)]
+        found["alice after timeout"] = (x_alice * 2).sum().get().item()
+        killer = threading.Timer(1.0, os.kill, (bob.pid, signal.SIGKILL))
+        killer.start()
+        t = time.perf_counter()
+        try:
+            fh.remote(process_worlds.stall, x_bob, 20)
+        except fh.WorkerLost as err:
+            found["lost"] = [err.worker, round(time.perf_counter() - t - 1.0, 2), str(err)]
+        for what, attempt in [("send to the dead worker", lambda: fh.send(torch.ones(1), bob)),
+                              ("pointer into the dead worker", lambda: x_bob.get())]:
+            try:
+                attempt()
+                found[what] = "no error"
+            except fh.WorkerLost as err:
+                found[what] = err.worker
+        found["alice after loss"] = (x_alice + 1).sum().get().item()
+        found["secure_worker after loss"] = (fh.send(torch.ones(3), secure_worker) * 2).sum().get().item()
+        found["model intact"] = all(torch.equal(a, b) for a, b in zip(before, model.state_dict().values()))
+        found["alive"] = [w.name for w in workers if w.alive]
+        pids = [w.pid for w in workers]
+        t = time.perf_counter()
+    found["close_s"] = round(time.perf_counter() - t, 2)
+    found["alive_after"] = [p for p in pids if _alive(p)]
+    return found
+
+
+def digits_problem(n_clients=3, per_client=40):
+    digits = fh.load_digits_split()
+    x, y = digits.train
+    n = n_clients * per_client
+    return digits, (x[:n], y[:n]), fh.split_iid(y[:n], n_clients, seed=0)
+
+
+def scenario_survivors():
+    """FedAvg on digits across processes; bob is killed in the middle of round 2 and the rounds go on without him."""
+    import fedavg_helpers.federated as federated
+
+    digits, train, idx = digits_problem()
+    config = fh.FedAvgConfig(rounds=3, client_fraction=1.0, local_epochs=1, batch_size=10, lr=0.1, seed=0,
+                             engine="loop", progress=False)
+    names = ["bob", "alice", "carol"]
+    torch.manual_seed(0)
+    model = fh.mlp(64, 16, 10)
+    inproc = fh.run_fedavg_on_workers(model, [fh.VirtualWorker(n) for n in names],
+                                      fh.VirtualWorker("secure_worker", trusted=True), train, digits.test, idx,
+                                      config)
+    with fh.spawn_workers([*names, "secure_worker"], trusted=["secure_worker"]) as workers:
+        bob = workers[0]
+        calls, train_there = [], federated.remote_client_update
+
+        def kill_bob_in_round_two(local, *args):
+            calls.append(1)
+            if len(calls) == 4:  # round 2 has begun: bob has the global model, and dies before training it
+                os.kill(bob.pid, signal.SIGKILL)
+                time.sleep(0.2)
+            return train_there(local, *args)
+
+        federated.remote_client_update = kill_bob_in_round_two
+        try:
+            history = fh.run_fedavg_on_workers(model, workers[:3], workers[3], train, digits.test, idx, config)
+        finally:
+            federated.remote_client_update = train_there
+        t = time.perf_counter()
+    return {"inproc_accuracy": inproc.test_accuracy, "accuracy": history.test_accuracy,
+            "inproc_loss": inproc.test_loss, "loss": history.test_loss, "dropped": history.dropped,
+            "close_s": round(time.perf_counter() - t, 2)}
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     report = globals()[f"scenario_{sys.argv[1]}"](*sys.argv[2:])

@@ -61,3 +61,27 @@ def test_bad_worlds_are_refused_before_any_process_starts(names, trusted, match)
 def test_process_config_checks_its_numbers():
     with pytest.raises(ValueError, match="Invalid timeout"):
         fh.ProcessConfig(timeout=0)
+
+
+@pytest.mark.slow
+def test_a_stuck_worker_times_out_a_killed_one_is_lost_and_the_others_go_on():
+    found = run_world("faults")
+    worker, seconds, message = found["timeout"]
+    assert worker == "alice" and 2.9 <= seconds < 6 and "did not answer within 3 s" in message
+    assert found["alice after timeout"] == 4.0  # a straggler still answers other requests
+    worker, seconds, message = found["lost"]
+    assert worker == "bob" and seconds < 3 and "bob is lost" in message and "SIGKILL" in message
+    assert found["send to the dead worker"] == found["pointer into the dead worker"] == "bob"
+    assert found["alice after loss"] == 4.0 and found["secure_worker after loss"] == 6.0
+    assert found["model intact"] and found["alive"] == ["alice", "secure_worker"]
+    assert found["close_s"] < 12 and found["alive_after"] == []  # bounded, even with alice still stuck
+
+
+@pytest.mark.slow
+def test_fedavg_finishes_rounds_with_the_survivors_when_a_worker_dies_mid_round():
+    found = run_world("survivors")
+    assert found["dropped"] == [[], ["bob"], ["bob"]]
+    assert found["accuracy"][0] == found["inproc_accuracy"][0]  # round 1, before the fault: identical
+    assert found["loss"][0] == found["inproc_loss"][0]
+    assert found["accuracy"][-1] > found["accuracy"][0]  # alice and carol carry on learning
+    assert found["close_s"] < 12

@@ -14,7 +14,7 @@ from .worker import VirtualWorker, declared_samples, get_worker
 
 
 def _trusted(secure_worker) -> VirtualWorker:
-    worker = get_worker(secure_worker)
+    worker = secure_worker if hasattr(secure_worker, "_secure_average") else get_worker(secure_worker)
     if not worker.trusted:
         raise WorkerError(
             f"{worker.name} is not trusted, and aggregating there would show it every input. "

@@ -168,7 +168,7 @@ class World:
             process.kill()
             process.wait()
         code = process.returncode
-        how = (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}")
+        how = (f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}")
         self.lost[name] = f"its process {how}"
         return WorkerLost(f"worker {name} is lost: its process {how}. Its objects are gone; the other workers "
                           "are still usable.", worker=name)
