@@ -71,6 +71,7 @@ def scenario_seed():
     with fh.spawn_workers(["bob", "alice", "secure_worker"], trusted=["secure_worker"]) as workers:
         started = time.perf_counter() - t
         pids = [w.pid for w in workers]
+        listeners = listening([os.getpid(), *pids])
         procs = seed_loop(*workers)
         bad, kept = bad_input(*workers)
     try:
@@ -79,6 +80,7 @@ def scenario_seed():
     except fh.PointerError as err:
         bad.append(f"after shutdown: PointerError {'shut down' in str(err)}")
     return {"inproc": inproc, "procs": procs, "start_s": started, "pids": pids, "bad_input": bad,
+            "listeners": listeners,
             "bad_input_expected": ["lambda: TypeError", "notebook function: TypeError", "unknown worker: WorkerError",
                                    "mixed workers: LocationError", "still usable: 3.0", "after shutdown: PointerError True"],
             "alive_after": [p for p in pids if _alive(p)]}
@@ -199,6 +201,76 @@ def scenario_survivors():
     return {"inproc_accuracy": inproc.test_accuracy, "accuracy": history.test_accuracy,
             "inproc_loss": inproc.test_loss, "loss": history.test_loss, "dropped": history.dropped,
             "close_s": round(time.perf_counter() - t, 2)}
+
+
+
+def listening(pids):
+    """Every TCP socket these processes listen on, as (pid, address, port), read from /proc."""
+    inodes = {}
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes[link[8:-1]] = pid
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and inode in inodes:
+                    found.append((inodes[inode], _address(local), int(local.split(":")[1], 16)))
+    return found
+
+
+def _address(local: str) -> str:
+    import ipaddress
+    import socket
+
+    raw = bytes.fromhex(local.split(":")[0])
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+    return str(ipaddress.ip_address(words))
+
+
+def _io(pid):
+    """Bytes a process read and wrote through system calls (sockets included)."""
+    with open(f"/proc/{pid}/io") as f:
+        values = dict(line.split(": ") for line in f.read().splitlines())
+    return int(values["rchar"]), int(values["wchar"])
+
+
+def _traffic(workers):
+    """Payload bytes each process sent and received, as it counted them itself."""
+    from fedavg_helpers.core.transport import host
+
+    table = {"model_owner": {k: sum(v.values()) for k, v in host.traffic.items()}}
+    for w in workers:
+        table[w.name] = {k: sum(v.values()) for k, v in w.stats()["traffic"].items()}
+    return table
+
+
+def scenario_wire():
+    """Only loopback listeners; a model moves bob -> secure_worker without a byte through the model owner."""
+    config = fh.ProcessConfig(transports=("uv",))  # TCP only, so the kernel's byte counters see every byte
+    with fh.spawn_workers(["bob", "alice", "secure_worker"], trusted=["secure_worker"], config=config) as workers:
+        bob, alice, secure_worker = workers
+        pids = [os.getpid()] + [w.pid for w in workers]
+        listeners = listening(pids)
+        torch.manual_seed(0)
+        model = nn.Linear(1000, 2000)  # 8 MB of weights
+        bobs_model = fh.send(model, bob)
+        before, io_before = _traffic(workers), {p: _io(p) for p in pids}
+        bobs_model.move(secure_worker)
+        after, io_after = _traffic(workers), {p: _io(p) for p in pids}
+        delta = {name: {k: after[name][k] - before[name][k] for k in ("sent", "received")} for name in after}
+        io = {name: [a - b for a, b in zip(io_after[p], io_before[p])]
+              for name, p in zip(["model_owner", "bob", "alice", "secure_worker"], pids)}
+    return {"listeners": listeners, "delta": delta, "io": io, "model_bytes": 8_000_000 + 8_000}
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ def test_the_seed_loop_is_bit_identical_in_processes_and_leaves_no_process():
     assert procs["refused"] == inproc["refused"]  # the same refusals, decided in the workers' processes
     assert procs["bytes"] == inproc["bytes"]
     assert report["alive_after"] == []
+    assert report["listeners"] and all(_loopback(address) for _, address, _ in report["listeners"])
     assert report["bad_input"] == report["bad_input_expected"]
 
 
@@ -85,3 +86,21 @@ def test_fedavg_finishes_rounds_with_the_survivors_when_a_worker_dies_mid_round(
     assert found["loss"][0] == found["inproc_loss"][0]
     assert found["accuracy"][-1] > found["accuracy"][0]  # alice and carol carry on learning
     assert found["close_s"] < 12
+
+
+def _loopback(address: str) -> bool:
+    return address in ("127.0.0.1", "::1") or address.startswith("127.")
+
+
+@pytest.mark.slow
+def test_a_model_moves_worker_to_worker_and_nothing_listens_beyond_loopback():
+    found = run_world("wire")
+    assert found["listeners"] and all(_loopback(address) for _, address, _ in found["listeners"])
+    model_bytes, delta, io = found["model_bytes"], found["delta"], found["io"]
+    # as each process counted its own payloads: bob -> secure_worker, the model owner only saw the tiny request
+    assert delta["bob"]["sent"] >= model_bytes and delta["secure_worker"]["received"] >= model_bytes
+    assert delta["model_owner"]["sent"] + delta["model_owner"]["received"] < 5_000
+    # as the kernel counted every read and write of each process (TCP only, so all traffic is in system calls)
+    assert io["bob"][1] >= model_bytes and io["secure_worker"][0] >= model_bytes
+    assert io["model_owner"][0] < 100_000 and io["model_owner"][1] < 100_000
+    assert delta["bob"]["sent"] < 1.1 * model_bytes  # the model travels once

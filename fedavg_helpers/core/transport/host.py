@@ -152,7 +152,8 @@ def _op_move(number, target_name):
     blob = serialize.dumps(_leaving(entry, source, policy, owners))
     records = {o: (r.samples, r.policy) for o, r in _data_owners.items() if o in owners}
     meta = {"owners": owners, "private": entry.private, "aggregate": entry.aggregate, "kind": entry.kind,
-            "sources": sources, "template": entry.template, "records": records, "source": source.name}
+            "sources": sources, "records": records, "source": source.name,
+            "template": entry.template if policy.strict else None}  # strict needs it; otherwise spare the bytes
     number = call(target_name, ("adopt", (blob, meta)), timeout=None)
     with deferred_interrupt():
         source.bytes_sent += len(blob)
@@ -264,7 +265,8 @@ def main(settings: dict) -> None:
             VirtualWorker(name, trusted=name in settings["trusted"])
     _state["me"] = VirtualWorker(settings["name"], trusted=settings["name"] in settings["trusted"])
     options = rpc.TensorPipeRpcBackendOptions(init_method=settings["init_method"],
-                                              rpc_timeout=settings["start_timeout"], num_worker_threads=8)
+                                              rpc_timeout=settings["start_timeout"], num_worker_threads=8,
+                                              _transports=settings["transports"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rpc.init_rpc(settings["name"], rank=settings["rank"], world_size=settings["world_size"],

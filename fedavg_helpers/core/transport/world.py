@@ -45,6 +45,7 @@ class ProcessConfig:
     stop_timeout: float = 5.0  # shutdown waits this long for processes to leave, then kills them
     interface: str = "lo"  # the network interface TensorPipe and Gloo use; "lo" keeps everything on loopback
     init_method: str | None = None  # the rendezvous; None: a file in a fresh temporary directory (no listener)
+    transports: tuple | None = None  # TensorPipe's transports, e.g. ("uv",) for TCP only; None: shared memory too
 
     def __post_init__(self):
         for name in ("timeout", "start_timeout", "stop_timeout"):
@@ -83,6 +84,7 @@ class World:
             settings = {"name": name, "rank": rank, "world_size": len(self.names) + 1, "names": self.names,
                         "trusted": sorted(self.trusted), "init_method": init_method, "timeout": config.timeout,
                         "start_timeout": config.start_timeout, "parent": os.getpid(),
+                        "transports": _transports(config),
                         "policy": {"min_contributors": self.policy.min_contributors,
                                    "allow_scalar_metrics": self.policy.allow_scalar_metrics,
                                    "strict": self.policy.strict}}
@@ -90,7 +92,7 @@ class World:
                 [sys.executable, "-m", "fedavg_helpers.core.transport", json.dumps(settings)],
                 env=env, stdin=subprocess.DEVNULL, cwd=os.getcwd())
         options = rpc.TensorPipeRpcBackendOptions(init_method=init_method, rpc_timeout=config.start_timeout,
-                                                  num_worker_threads=8)
+                                                  num_worker_threads=8, _transports=_transports(config))
         try:
             with warnings.catch_warnings():  # rpc's own Gloo group warns about a deprecated usage of itself
                 warnings.simplefilter("ignore")
@@ -222,6 +224,10 @@ class World:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+
+
+def _transports(config: ProcessConfig):
+    return None if config.transports is None else list(config.transports)
 
 
 def _shutdown_rpc() -> None:
