@@ -244,29 +244,20 @@ def _io(pid):
     return int(values["rchar"]), int(values["wchar"])
 
 
-def _traffic(workers):
-    """Payload bytes each process sent and received, as it counted them itself."""
-    from fedavg_helpers.core.transport import host
-
-    table = {"model_owner": {k: sum(v.values()) for k, v in host.traffic.items()}}
-    for w in workers:
-        table[w.name] = {k: sum(v.values()) for k, v in w.stats()["traffic"].items()}
-    return table
-
-
 def scenario_wire():
     """Only loopback listeners; a model moves bob -> secure_worker without a byte through the model owner."""
     config = fh.ProcessConfig(transports=("uv",))  # TCP only, so the kernel's byte counters see every byte
-    with fh.spawn_workers(["bob", "alice", "secure_worker"], trusted=["secure_worker"], config=config) as workers:
+    world = fh.spawn_workers(["bob", "alice", "secure_worker"], trusted=["secure_worker"], config=config)
+    with world as workers:
         bob, alice, secure_worker = workers
         pids = [os.getpid()] + [w.pid for w in workers]
         listeners = listening(pids)
         torch.manual_seed(0)
         model = nn.Linear(1000, 2000)  # 8 MB of weights
         bobs_model = fh.send(model, bob)
-        before, io_before = _traffic(workers), {p: _io(p) for p in pids}
+        before, io_before = world.traffic(), {p: _io(p) for p in pids}
         bobs_model.move(secure_worker)
-        after, io_after = _traffic(workers), {p: _io(p) for p in pids}
+        after, io_after = world.traffic(), {p: _io(p) for p in pids}
         delta = {name: {k: after[name][k] - before[name][k] for k in ("sent", "received")} for name in after}
         io = {name: [a - b for a, b in zip(io_after[p], io_before[p])]
               for name, p in zip(["model_owner", "bob", "alice", "secure_worker"], pids)}

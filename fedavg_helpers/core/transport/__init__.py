@@ -3,8 +3,6 @@
 world.py starts, watches and stops the processes; host.py is what runs inside each worker's process (a
 real VirtualWorker and its policy); proxy.py holds the model owner's RemoteWorker and RemotePointer.
 """
-import contextlib
-
 from .. import pointer as _pointer
 from ..errors import WorkerError
 from ..policy import PrivacyPolicy, get_policy
@@ -12,24 +10,21 @@ from .proxy import RemotePointer, RemoteWorker, remote_call
 from .world import MODEL_OWNER, ProcessConfig, World, close_running
 
 
-@contextlib.contextmanager
 def spawn_workers(names, trusted=(), config: ProcessConfig | None = None, policy: PrivacyPolicy | None = None):
-    """Start one OS process per worker, yield their RemoteWorkers in `names` order, always stop them at the end.
+    """Start one OS process per worker and return the running World of their RemoteWorkers, in `names` order.
 
     `with fh.spawn_workers(["bob", "alice", "secure_worker"], trusted=["secure_worker"]) as (bob, alice,
-    secure_worker):` The processes talk over loopback only unless config says otherwise, and each enforces
-    `policy` (default: fh.get_policy() now) itself. Leaving the block, by an error, Ctrl-C or a dead worker,
-    stops every process in bounded time.
+    secure_worker):` stops every process when the block ends, by an error, Ctrl-C or a dead worker alike.
+    Outside a with block (a notebook spanning cells), unpack it, `bob, alice, secure_worker = workers`, and
+    call workers.close() at the end; a new world, or the end of the Python process, closes it too. The
+    processes talk over loopback only unless config says otherwise, and each enforces `policy` (default:
+    fh.get_policy() now) itself.
     """
-    world = start_world(names, trusted, config, policy)
-    try:
-        yield [world.workers[n] for n in world.names]
-    finally:
-        world.close()
+    return start_world(names, trusted, config, policy)
 
 
 def start_world(names, trusted=(), config: ProcessConfig | None = None, policy: PrivacyPolicy | None = None):
-    """Start the worker processes and return the World (call world.close() yourself; spawn_workers does)."""
+    """Check the names, then start the worker processes and return the World."""
     if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names:
         raise WorkerError(f"names must be a non-empty list of worker names such as ['bob', 'alice'], got {names!r}")
     if isinstance(trusted, str) or not isinstance(trusted, (list, tuple, set, frozenset)):
@@ -61,4 +56,4 @@ def start_world(names, trusted=(), config: ProcessConfig | None = None, policy: 
 
 _pointer._process_call = remote_call  # fh.remote(...) with pointers into worker processes runs there
 
-__all__ = ["spawn_workers", "start_world", "ProcessConfig", "RemoteWorker", "RemotePointer", "remote_call"]
+__all__ = ["spawn_workers", "World", "ProcessConfig", "RemoteWorker", "RemotePointer", "remote_call"]

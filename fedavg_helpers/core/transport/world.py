@@ -67,9 +67,41 @@ class World:
         self.processes: dict[str, subprocess.Popen] = {}
         self.lost: dict[str, str] = {}  # worker name -> why it is lost
         self.closed = False
-        self.traffic = {"sent": {}, "received": {}}  # payload bytes this process sent to / got from each worker
+        self.traffic_ = {"sent": {}, "received": {}}  # bytes we sent to / received from each worker, this world
+        self.workers: dict = {}  # name -> RemoteWorker (filled in by spawn_workers)
         self._freed: dict[str, list] = {n: [] for n in self.names}  # handles to free with the next request
         self._tmp = None
+
+    # ---- as the notebook sees it: a context manager, and the workers in order ----
+    def __enter__(self):
+        return tuple(self)
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __iter__(self):
+        return iter([self.workers[n] for n in self.names])
+
+    def __len__(self):
+        return len(self.names)
+
+    def __getitem__(self, name):
+        if name not in self.workers:
+            raise WorkerError(f"no worker process is named {name!r} (workers: {', '.join(self.names)})")
+        return self.workers[name]
+
+    def __repr__(self):
+        state = "closed" if self.closed else f"{len(self.alive())} of {len(self.names)} processes alive"
+        return f"<World of worker processes {', '.join(self.names)}: {state}>"
+
+    def traffic(self) -> dict:
+        """Bytes each process sent and received in this world, as each counted its own requests and replies."""
+        table = {MODEL_OWNER: {k: sum(v.values()) for k, v in self.traffic_.items()}}
+        for name in self.alive():
+            counts = self.call(name, "stats", ())[1]["traffic"]
+            table[name] = {k: sum(v.values()) for k, v in counts.items()}
+        return table
 
     # ---- start ----
     def start(self) -> None:
@@ -131,7 +163,7 @@ class World:
         except Exception as err:
             raise TypeError(f"cannot send this request to {name}: {err}. Functions and classes a worker runs must "
                             "be defined at module level in an importable .py file (not lambdas or closures).") from None
-        host.count("sent", name, len(blob))
+        self._count("sent", name, len(blob))
         timeout = self.config.timeout if timeout is None else timeout
         done = threading.Event()
         future = rpc.rpc_async(name, host.serve, args=(blob, MODEL_OWNER), timeout=timeout)
@@ -145,11 +177,15 @@ class World:
             out = future.wait()
         except RuntimeError as err:
             raise self._fault(name, err, timeout) from None
-        host.count("received", name, len(out))
+        self._count("received", name, len(out))
         status, *rest = pickle.loads(out)
         if status == "error":
             raise host.rebuild_error(*rest)
         return rest[0]
+
+    def _count(self, direction: str, name: str, nbytes: int) -> None:
+        table = self.traffic_[direction]
+        table[name] = table.get(name, 0) + nbytes
 
     def _fault(self, name: str, err: RuntimeError, timeout: float) -> Exception:
         message = str(err)
