@@ -55,14 +55,15 @@ def _data_owners(workers) -> list[VirtualWorker]:
 
 
 def run_fedavg_on_workers(model: nn.Module, workers, secure_worker, train, test, client_indices,
-                          config: FedAvgConfig | None = None) -> History:
+                          config: FedAvgConfig | None = None, on_round=None) -> History:
     """FedAvg through pointers: each round the picked workers train a copy of the model on their private data,
     the copies move to `secure_worker`, and only their n_k-weighted average and average loss come back.
 
     Works under the strict privacy policy (each round must then pick at least min_contributors workers).
     History.train_loss holds the clients' average local loss per round, computed on the secure worker.
     With workers in their own processes (fh.spawn_workers), a round finishes with the workers that answer:
-    History.dropped lists, per round, those that died or timed out.
+    History.dropped lists, per round, those that died or timed out. on_round(history), if given, is called
+    after every round (to record something per round, such as the bytes each process moved).
     """
     config = FedAvgConfig() if config is None else config
     if not isinstance(config, FedAvgConfig):
@@ -85,10 +86,13 @@ def run_fedavg_on_workers(model: nn.Module, workers, secure_worker, train, test,
     generator = torch.Generator().manual_seed(config.seed)
     plans = [plan_round(clients, config, generator) for _ in range(config.rounds)]  # the rounds' only randomness
     _check_releasable(plans, workers, clients, secure_worker)
-    shards = share_data(workers, train, clients)
+    lost = set()
+    if isinstance(secure_worker, RemoteWorker):
+        shards = _share_with_survivors(workers, train, clients, lost)
+    else:
+        shards = share_data(workers, train, clients)
     global_model = copy.deepcopy(model)
     history = History(model=global_model)
-    lost = set()
     for plan in plans:
         if isinstance(secure_worker, RemoteWorker):
             models, losses, counts, dropped = _train_in_processes(global_model, workers, shards, clients, plan,
@@ -106,11 +110,26 @@ def run_fedavg_on_workers(model: nn.Module, workers, secure_worker, train, test,
         secure_average(models, secure_worker, into=global_model, weights=counts)
         history.train_loss.append(average_losses(losses, secure_worker, weights=counts))
         history.dropped.append(dropped)
+        if on_round is not None:
+            on_round(history)
         loss, accuracy = evaluate(global_model, x_test, y_test)
         history.test_loss.append(loss)
         history.test_accuracy.append(accuracy)
         history.clients.append(plan.clients)
     return history
+
+
+def _share_with_survivors(workers, train, clients, lost):
+    """share_data for workers in their own processes: a worker already lost gets nothing and joins `lost`."""
+    x, y = train
+    shards = []
+    for w, idx in zip(workers, clients):
+        try:
+            shards.append((send(x[idx], w, private=True), send(y[idx], w, private=True)))
+        except WorkerLost:
+            lost.add(w.name)
+            shards.append(None)
+    return shards
 
 
 def _train_in_processes(global_model, workers, shards, clients, plan, config, secure_worker, lost, policy):

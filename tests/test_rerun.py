@@ -17,7 +17,7 @@ from tools import run_times
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-SLOW = {"05_fedavg_on_digits.ipynb", "07_privacy_and_robustness.ipynb"}
+SLOW = {"05_fedavg_on_digits.ipynb", "07_privacy_and_robustness.ipynb", "08_real_processes.ipynb"}
 
 
 def sanitizers():

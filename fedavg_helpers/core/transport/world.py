@@ -110,8 +110,9 @@ class World:
         init_method = config.init_method or f"file://{os.path.join(self._tmp, 'rendezvous')}"
         for var in ("TP_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME"):
             os.environ[var] = config.interface  # read when this process's RPC agent starts
-        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
+        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), TORCH_CPP_LOG_LEVEL="ERROR",
                    PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self._quiet = _QuietPeerWarnings()
         for rank, name in enumerate(self.names, start=1):
             settings = {"name": name, "rank": rank, "world_size": len(self.names) + 1, "names": self.names,
                         "trusted": sorted(self.trusted), "init_method": init_method, "timeout": config.timeout,
@@ -122,7 +123,7 @@ class World:
                                    "strict": self.policy.strict}}
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", "fedavg_helpers.core.transport", json.dumps(settings)],
-                env=env, stdin=subprocess.DEVNULL, cwd=os.getcwd())
+                env=env, stdin=subprocess.DEVNULL, stderr=self._quiet.original, cwd=os.getcwd())
         options = rpc.TensorPipeRpcBackendOptions(init_method=init_method, rpc_timeout=config.start_timeout,
                                                   num_worker_threads=8, _transports=_transports(config))
         try:
@@ -131,6 +132,7 @@ class World:
                 rpc.init_rpc(MODEL_OWNER, rank=0, world_size=len(self.names) + 1, rpc_backend_options=options)
         except BaseException as err:
             self._kill_all()
+            self._quiet.close()
             self.closed = True
             shutil.rmtree(self._tmp, ignore_errors=True)
             if isinstance(err, KeyboardInterrupt):
@@ -146,8 +148,8 @@ class World:
     # ---- talk ----
     def check_usable(self, name: str) -> None:
         if self.closed:
-            raise PointerError(f"the worker processes were shut down (the `with fh.spawn_workers(...)` block "
-                               f"ended), so {name} and its objects are gone. Start new workers and send again.")
+            raise PointerError(f"the worker processes were shut down (the world was closed), so {name} and "
+                               "its objects are gone. Start new workers and send again.")
         if name in self.lost:
             raise WorkerLost(f"worker {name} is lost ({self.lost[name]}); its objects are gone. Carry on with "
                              "the other workers.", worker=name)
@@ -250,6 +252,7 @@ class World:
                     pass
             self._kill_all()
             stopper.join(self.config.stop_timeout)
+            self._quiet.close()
             shutil.rmtree(self._tmp, ignore_errors=True)
 
     def _kill_all(self) -> None:
@@ -260,6 +263,54 @@ class World:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+
+
+class _QuietPeerWarnings:
+    """Drop TensorPipe's C++ warnings about a peer that left (we detect and report that as fh.WorkerLost);
+    everything else written to this process's stderr (file descriptor 2) passes through unchanged.
+
+    torch reads its C++ log level only when it is imported, so in our process (which imported torch long
+    before) the warnings are filtered from a pipe; the workers start with TORCH_CPP_LOG_LEVEL=ERROR instead.
+    """
+
+    def __init__(self):
+        self.original = None
+        try:
+            self.original = os.dup(2)
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, 2)
+            os.close(write_end)
+        except OSError:  # no stderr to filter
+            self.original = None
+            return
+        self._thread = threading.Thread(target=self._pump, args=(read_end,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, fd: int) -> None:
+        pending = b""
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            kept = [line for line in lines if b"tensorpipe_agent.cpp" not in line]
+            if kept:
+                os.write(self.original, b"\n".join(kept) + b"\n")
+        if pending:
+            os.write(self.original, pending)
+        os.close(fd)
+
+    def close(self) -> None:
+        if self.original is None:
+            return
+        try:
+            sys.stderr.flush()
+        except Exception:
+            pass
+        os.dup2(self.original, 2)  # the pipe's last writer is gone: the pump sees its end
+        self._thread.join(1.0)
+        os.close(self.original)
+        self.original = None
 
 
 def _transports(config: ProcessConfig):
