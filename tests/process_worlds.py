@@ -79,7 +79,10 @@ def scenario_seed():
         bad.append("after shutdown: came back")
     except fh.PointerError as err:
         bad.append(f"after shutdown: PointerError {'shut down' in str(err)}")
+    with fh.spawn_workers(["bob", "secure_worker"], trusted=["secure_worker"]) as (bob, secure_worker):
+        second_world = (fh.send(torch.ones(2), bob) * 2).sum().get().item()  # a new world in the same process
     return {"inproc": inproc, "procs": procs, "start_s": started, "pids": pids, "bad_input": bad,
+            "second_world": second_world,
             "listeners": listeners,
             "bad_input_expected": ["lambda: TypeError", "notebook function: TypeError", "unknown worker: WorkerError",
                                    "mixed workers: LocationError", "still usable: 3.0", "after shutdown: PointerError True"],

@@ -44,6 +44,7 @@ def test_the_seed_loop_is_bit_identical_in_processes_and_leaves_no_process():
     assert report["alive_after"] == []
     assert report["listeners"] and all(_loopback(address) for _, address, _ in report["listeners"])
     assert report["bad_input"] == report["bad_input_expected"]
+    assert report["second_world"] == 4.0
 
 
 @pytest.mark.parametrize("names, trusted, match", [

@@ -267,6 +267,8 @@ def main(settings: dict) -> None:
     options = rpc.TensorPipeRpcBackendOptions(init_method=settings["init_method"],
                                               rpc_timeout=settings["start_timeout"], num_worker_threads=8,
                                               _transports=settings["transports"])
+    rpc._init_counter = settings["init_counter"]  # the model owner's counts, so that our keys match its keys
+    rpc.api._all_gather_sequence_id.update(settings["gathers"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rpc.init_rpc(settings["name"], rank=settings["rank"], world_size=settings["world_size"],

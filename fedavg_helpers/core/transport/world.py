@@ -118,6 +118,9 @@ class World:
                         "trusted": sorted(self.trusted), "init_method": init_method, "timeout": config.timeout,
                         "start_timeout": config.start_timeout, "parent": os.getpid(),
                         "transports": _transports(config),
+                        # rpc counts, per process, how often it started and gathered: a new world in this process
+                        # must start its fresh workers at our counts, or they wait for each other for ever
+                        "init_counter": rpc._init_counter, "gathers": dict(rpc.api._all_gather_sequence_id),
                         "policy": {"min_contributors": self.policy.min_contributors,
                                    "allow_scalar_metrics": self.policy.allow_scalar_metrics,
                                    "strict": self.policy.strict}}
