@@ -161,6 +161,17 @@ def scenario_faults():
         t = time.perf_counter()
     found["close_s"] = round(time.perf_counter() - t, 2)
     found["alive_after"] = [p for p in pids if _alive(p)]
+    t = time.perf_counter()
+    try:  # Ctrl-C (the notebook's stop button) in the middle of a long request
+        with fh.spawn_workers(["bob"]) as (bob,):
+            pids = [bob.pid]
+            x = fh.send(torch.ones(1), bob)
+            t = time.perf_counter()
+            threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+            fh.remote(process_worlds.stall, x, 20)
+        found["interrupted"] = "not interrupted"
+    except KeyboardInterrupt:
+        found["interrupted"] = [round(time.perf_counter() - t, 1), [p for p in pids if _alive(p)]]
     return found
 
 

@@ -77,6 +77,8 @@ def test_a_stuck_worker_times_out_a_killed_one_is_lost_and_the_others_go_on():
     assert found["alice after loss"] == 4.0 and found["secure_worker after loss"] == 6.0
     assert found["model intact"] and found["alive"] == ["alice", "secure_worker"]
     assert found["close_s"] < 12 and found["alive_after"] == []  # bounded, even with alice still stuck
+    seconds, alive = found["interrupted"]  # Ctrl-C mid-request: out at once, every process stopped
+    assert seconds < 10 and alive == []
 
 
 @pytest.mark.slow

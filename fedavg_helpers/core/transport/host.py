@@ -184,9 +184,12 @@ def _op_adopt(blob, meta):
     return ("moved", number)
 
 
+def _op_ping():
+    return os.getpid()
+
+
 _OPS = {"pointer": _op_pointer, "send": _op_send, "remote": _op_remote, "average": _op_average,
-        "stats": _op_stats, "stop": _op_stop, "move": _op_move, "adopt": _op_adopt,
-        "ping": lambda: os.getpid()}
+        "stats": _op_stats, "stop": _op_stop, "move": _op_move, "adopt": _op_adopt, "ping": _op_ping}
 
 
 def serve(blob: bytes, caller: str):

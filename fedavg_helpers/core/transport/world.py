@@ -129,11 +129,17 @@ class World:
                 env=env, stdin=subprocess.DEVNULL, stderr=self._quiet.original, cwd=os.getcwd())
         options = rpc.TensorPipeRpcBackendOptions(init_method=init_method, rpc_timeout=config.start_timeout,
                                                   num_worker_threads=8, _transports=_transports(config))
+        # rpc bounds only part of its start-up by rpc_timeout; if a process never joins, killing them all at the
+        # deadline turns the wait into a connection error
+        watchdog = threading.Timer(config.start_timeout, self._kill_all)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             with warnings.catch_warnings():  # rpc's own Gloo group warns about a deprecated usage of itself
                 warnings.simplefilter("ignore")
                 rpc.init_rpc(MODEL_OWNER, rank=0, world_size=len(self.names) + 1, rpc_backend_options=options)
         except BaseException as err:
+            watchdog.cancel()
             self._kill_all()
             self._quiet.close()
             self.closed = True
@@ -143,6 +149,7 @@ class World:
             dead = {n: p.returncode for n, p in self.processes.items() if p.returncode is not None}
             raise RuntimeError(f"the worker processes did not all start within {config.start_timeout} s "
                                f"(exited early: {dead or 'none'}): {err}") from None
+        watchdog.cancel()
         rpc._set_rpc_timeout(config.timeout)
         _current.append(self)
         for name in self.names:  # alive and answering
