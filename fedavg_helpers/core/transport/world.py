@@ -32,8 +32,7 @@ from ..policy import PrivacyPolicy, get_policy
 from . import host
 
 MODEL_OWNER = "model_owner"
-_DEAD_SIGNS = ("eof", "ECONNREFUSED", "connection reset", "pipe closed", "Connection reset", "ECONNRESET",
-               "closed", "shut down")
+_DEAD_SIGNS = ("eof", "ECONNREFUSED", "ECONNRESET", "onnection reset", "pipe closed", "shut down")  # rpc's words
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class World:
         self.processes: dict[str, subprocess.Popen] = {}
         self.lost: dict[str, str] = {}  # worker name -> why it is lost
         self.closed = False
-        self.traffic_ = {"sent": {}, "received": {}}  # bytes we sent to / received from each worker, this world
+        self._traffic = {"sent": {}, "received": {}}  # bytes we sent to / received from each worker, this world
         self.workers: dict = {}  # name -> RemoteWorker (filled in by spawn_workers)
         self._freed: dict[str, list] = {n: [] for n in self.names}  # handles to free with the next request
         self._tmp = None
@@ -97,7 +96,7 @@ class World:
 
     def traffic(self) -> dict:
         """Bytes each process sent and received in this world, as each counted its own requests and replies."""
-        table = {MODEL_OWNER: {k: sum(v.values()) for k, v in self.traffic_.items()}}
+        table = {MODEL_OWNER: {k: sum(v.values()) for k, v in self._traffic.items()}}
         for name in self.alive():
             counts = self.call(name, "stats", ())[1]["traffic"]
             table[name] = {k: sum(v.values()) for k, v in counts.items()}
@@ -196,7 +195,7 @@ class World:
         return rest[0]
 
     def _count(self, direction: str, name: str, nbytes: int) -> None:
-        table = self.traffic_[direction]
+        table = self._traffic[direction]
         table[name] = table.get(name, 0) + nbytes
 
     def _fault(self, name: str, err: RuntimeError, timeout: float) -> Exception:
