@@ -128,10 +128,11 @@ def _reply(world, worker, reply):
 class RemotePointer:
     """A handle to an object in a worker's process: a worker name and a number, nothing of the object."""
 
-    __slots__ = ("_world", "_worker", "_number", "_type", "_gone", "__weakref__")
+    __slots__ = ("_world", "_worker", "_number", "_type", "_gone", "_methods", "__weakref__")
 
     def __init__(self, world: World, worker: str, number: int, type_name: str = "object"):
         self._world, self._worker, self._number, self._type, self._gone = world, worker, number, type_name, None
+        self._methods = None  # bound methods already looked up: a method never changes, so one handle serves
 
     def _check(self):
         if self._gone is not None:
@@ -154,7 +155,7 @@ class RemotePointer:
     def get(self):
         """Bring the object back, if the policy in the worker's process allows it."""
         value = self._op("get")
-        self._gone = f"fetched with .get() from {self._worker}"
+        self._gone, self._methods = f"fetched with .get() from {self._worker}", None
         return value
 
     def copy(self) -> "RemotePointer":
@@ -172,7 +173,7 @@ class RemotePointer:
                 raise
             raise self._world._lose(target.name, str(err)) from None
         self._world.free(self._worker, self._number)
-        self._worker, self._number = target.name, number
+        self._worker, self._number, self._methods = target.name, number, None
         return self
 
     def __del__(self):
@@ -192,7 +193,15 @@ class RemotePointer:
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
-        return self._op("getattr", name)
+        methods = self._methods
+        if methods is not None and name in methods and self._gone is None:
+            return methods[name]  # saves a round trip per call of opt.step(), opt.zero_grad(), ...
+        attr = self._op("getattr", name)
+        if type(attr) is RemotePointer and attr._type in _METHOD_TYPES:
+            if methods is None:
+                methods = self._methods = {}
+            methods[name] = attr
+        return attr
 
     def __call__(self, *args, **kwargs):
         return self._op("call", *args, **kwargs)
@@ -212,6 +221,9 @@ class RemotePointer:
 
     def __reduce_ex__(self, protocol):
         raise TypeError("a pointer cannot be pickled or copied; use ptr.copy() for a copy on the worker")
+
+
+_METHOD_TYPES = frozenset({"method", "builtin_function_or_method", "method-wrapper"})
 
 
 def _forward(name):
