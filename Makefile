@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine with Python >= 3.11:
 #   make run    executes every notebook headlessly into build/ (plus an HTML rendering)
-#   make test   unit tests, then nbval on every notebook against its stored outputs
+#   make test   ruff (make lint), unit tests, then nbval on every notebook against its stored outputs
 # The workshop kit: make site (build/site), make slides (build/slides), make test-site (both in headless Chromium),
 # make wheelhouse (every pinned package into wheelhouse/, for a room without network).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -22,7 +22,7 @@ export PIP_FIND_LINKS := $(CURDIR)/wheelhouse $(PIP_FIND_LINKS)
 export PIP_NO_INDEX := 1
 endif
 
-.PHONY: setup run test unit test-cpus test-slow lab bench clean site-setup site slides test-site browser wheelhouse
+.PHONY: setup run test lint unit test-cpus test-slow lab bench clean site-setup site slides test-site browser wheelhouse
 
 $(STAMP): requirements.txt pyproject.toml tools/setup_venv.py
 	@test -n "$(PYTHON)" || { echo "setup: no python3.11 or python3 on PATH; install Python >= 3.11 or pass PYTHON=/path/to/python3"; exit 1; }
@@ -42,9 +42,16 @@ run: setup
 	$(BIN)/python tools/run_notebooks.py --out build $(NOTEBOOKS)
 
 # The Hindi notebooks have the English code cells and stored outputs, character for character
-# (tests/test_hindi_edition.py), so nbval runs the English ones.
-test: setup
-	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" tests $(ENGLISH) $(NBVAL)
+# (tests/test_hindi_edition.py), so nbval runs the English ones. Tests run in TEST_WORKERS processes
+# (pytest-xdist), each notebook's cells in one of them, in order; TEST_WORKERS=0 runs everything in this one.
+TEST_WORKERS ?= 2
+PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+test: setup lint
+	$(BIN)/python -m pytest -p no:cacheprovider $(PARALLEL) -m "not slow" tests $(ENGLISH) $(NBVAL)
+
+# one ruff configuration (pyproject.toml) for the package, tests, tools, benchmarks, solutions and notebooks
+lint: setup
+	$(BIN)/ruff check .
 
 unit: setup
 	$(BIN)/python -m pytest -p no:cacheprovider tests
@@ -57,7 +64,7 @@ test-cpus: setup
 # what make test leaves out for time: the slow notebooks run twice in one kernel, and the worlds of worker
 # processes (tests/test_processes.py, notebook 08's solutions); all are tests marked slow
 test-slow: setup
-	$(BIN)/python -m pytest -p no:cacheprovider -m slow tests
+	$(BIN)/python -m pytest -p no:cacheprovider $(PARALLEL) -m slow tests
 
 lab: setup
 	$(BIN)/jupyter lab notebooks

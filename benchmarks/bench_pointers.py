@@ -2,7 +2,7 @@
 
 Run: python benchmarks/bench_pointers.py. Both contenders run in this process, interleaved,
 and the best of several repeats is compared, so the ratios are robust to a busy machine.
-Targets (issue 3): pointer training within 1.10x of plain torch; send() within 2x of save+load.
+Targets: pointer training within 1.10x of plain torch; send() within 2x of save+load.
 """
 import io
 import json
@@ -99,11 +99,13 @@ def main():
     print("one epoch, MLP 64-128-10, 900 samples, batch 32 (best of 15)")
     print(f"  plain torch   {plain * 1e3:8.2f} ms")
     print(f"  via pointers  {ptrs * 1e3:8.2f} ms   ratio {train_ratio:.3f}x  (target <= 1.10x)")
-    print(f"  overhead per batch: {(ptrs - plain) / steps * 1e6:.0f} us for 8 pointer operations (zero_grad, two slices, forward, loss, backward (2), step)")
+    print(f"  overhead per batch: {(ptrs - plain) / steps * 1e6:.0f} us for 8 pointer operations "
+          "(zero_grad, two slices, forward, loss, backward (2), step)")
     print(f"the same with batch 128 (fewer, larger steps): ratio {ptrs128 / plain128:.3f}x")
     print(f"send of a {n_params / 1e6:.1f}M-parameter model (best of 5)")
     print(f"  torch.save + torch.load through memory  {base * 1e3:8.1f} ms")
-    print(f"  fh.send                                 {contender * 1e3:8.1f} ms   ratio {send_ratio:.3f}x  (target <= 2x)")
+    print(f"  fh.send                                 {contender * 1e3:8.1f} ms   "
+          f"ratio {send_ratio:.3f}x  (target <= 2x)")
     print(json.dumps({"train_plain_s": plain, "train_pointers_s": ptrs, "train_ratio": round(train_ratio, 4),
                       "train_ratio_batch128": round(ptrs128 / plain128, 4),
                       "send_params": n_params, "save_load_s": base, "send_s": contender,

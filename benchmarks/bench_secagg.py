@@ -84,7 +84,7 @@ def run_secagg(xs, threshold, n_drop, encoder):
 
 
 def run_plain(xs, repeats=5):
-    """Plain averaging: each client copies its float32 vector to send; the server adds them and divides (best of repeats)."""
+    """Plain averaging: each client copies its float32 vector to send; the server adds and divides (best of repeats)."""
     client_s = server_s = math.inf
     for _ in range(repeats):  # cheap enough to repeat, so take the best to cut noise from page faults
         start = time.perf_counter()

@@ -104,7 +104,7 @@ def bench_rounds(num_clients: int, repeats: int, lean_repeats: int) -> dict:
         best["train_alone"] = min(best["train_alone"], timed(train_alone) / ROUNDS)
         if r < lean_repeats:
             m, g = copy.deepcopy(model), torch.Generator().manual_seed(r)
-            best["lean_loop"] = min(best["lean_loop"], timed(lambda: lean_round(
+            best["lean_loop"] = min(best["lean_loop"], timed(lambda m=m, g=g: lean_round(
                 m, digits.train, digits.test, clients, 5, 10, config.lr, g)))
     return {"clients": num_clients, "client_steps": int(plan.batches.steps.sum()), "lean_diff": diff, **best}
 
@@ -138,14 +138,15 @@ def bench_training_call(num_clients: int, repeats: int, loop_repeats: int) -> di
     best = dict.fromkeys(["vectorised", "loop", "central", "central_b10"], math.inf)
     for r in range(repeats):  # interleaved, so all contenders see the same machine load
         m = copy.deepcopy(model)
-        best["vectorised"] = min(best["vectorised"], timed(lambda: fh.fedavg_round(m, digits.train, plan, config)))
+        best["vectorised"] = min(best["vectorised"], timed(lambda m=m: fh.fedavg_round(m, digits.train, plan, config)))
         m = copy.deepcopy(model)
-        best["central"] = min(best["central"], timed(lambda: fh.client_update(m, x, y, central_batches, config.lr)))
+        best["central"] = min(best["central"], timed(lambda m=m: fh.client_update(m, x, y, central_batches, config.lr)))
         m = copy.deepcopy(model)
-        best["central_b10"] = min(best["central_b10"], timed(lambda: fh.client_update(m, x, y, b10_batches, config.lr)))
+        best["central_b10"] = min(best["central_b10"],
+                                  timed(lambda m=m: fh.client_update(m, x, y, b10_batches, config.lr)))
         if r < loop_repeats:
             m = copy.deepcopy(model)
-            best["loop"] = min(best["loop"], timed(lambda: fh.fedavg_round(m, digits.train, plan, loop_config)))
+            best["loop"] = min(best["loop"], timed(lambda m=m: fh.fedavg_round(m, digits.train, plan, loop_config)))
     return {"clients": num_clients, "steps": steps, "client_steps": sum(len(b) for b in plan.batches),
             "samples": len(x), "max_abs_diff": diff, **best}
 

@@ -130,7 +130,8 @@ def check_weights(weights, n: int) -> list[float]:
                             "counts, e.g. [len(idx) for idx in client_indices]")
     weights = [float(w) for w in weights]
     if len(weights) != n:
-        raise ValueError(f"got {len(weights)} weights for {n} inputs; give one weight per input (e.g. its sample count)")
+        raise ValueError(f"got {len(weights)} weights for {n} inputs; "
+                         "give one weight per input (e.g. its sample count)")
     bad = [w for w in weights if not math.isfinite(w) or w < 0]
     if bad:
         raise ValueError(f"Invalid weight: {bad[0]}. Weights must be finite and non-negative (e.g. sample counts).")

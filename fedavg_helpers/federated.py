@@ -11,16 +11,15 @@ import copy
 import torch
 from torch import nn
 
+from ._checks import check_client_indices, check_model_fits
 from .core.averaging import _trusted, average_losses, secure_average
-from .simulation.client import client_update, evaluate
 from .core.errors import PrivacyError, WorkerLost, WorkerTimeout
 from .core.pointer import Pointer, policy_for, remote, send, training_function
 from .core.policy import _names
-from .simulation.fedavg import FedAvgConfig, History, _check_split, plan_round
 from .core.transport import RemoteWorker
 from .core.worker import VirtualWorker, get_worker
-from ._checks import check_client_indices, check_model_fits
-
+from .simulation.client import client_update, evaluate
+from .simulation.fedavg import FedAvgConfig, History, _check_split, plan_round
 
 training_function(client_update)  # its result on a data owner's worker is the round's training loss
 

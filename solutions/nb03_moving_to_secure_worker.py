@@ -1,4 +1,7 @@
-"""Solutions to the exercises of notebook 03 (moving to the secure worker). Run: python solutions/nb03_moving_to_secure_worker.py"""
+"""Solutions to the exercises of notebook 03 (moving to the secure worker).
+
+Run: python solutions/nb03_moving_to_secure_worker.py
+"""
 import torch
 from torch import nn, optim
 

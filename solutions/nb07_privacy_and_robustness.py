@@ -1,4 +1,6 @@
-"""Solutions to the exercises of notebook 07 (privacy and robustness). Run: python solutions/nb07_privacy_and_robustness.py
+"""Solutions to the exercises of notebook 07 (privacy and robustness).
+
+Run: python solutions/nb07_privacy_and_robustness.py
 
 The set-up is the notebook's: the digits split with seed 0, one CPU thread, the linear model fh.mlp(64, 10)
 for DP-FedAvg (100 rounds, q = 0.1, S = 0.15, delta = 1e-5) and, made right after it from
@@ -32,12 +34,12 @@ ATTACKS = {"scaled x100": lambda u: fh.scale_attack(u, 100.0),
            "sign-flipped x10": lambda u: fh.sign_flip_attack(u, 10.0)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def iid_clients(num_clients):
     return fh.split_iid(DIGITS.y_train, num_clients, seed=0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def dp_run(num_clients, max_norm, noise_multiplier, seed):
     """Test accuracy per round of FedAvg on num_clients IID clients: without DP if noise_multiplier is None."""
     aggregator = None if noise_multiplier is None else fh.dp_aggregator(max_norm, noise_multiplier)

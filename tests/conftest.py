@@ -1,6 +1,7 @@
 """Shared fixtures: one torch thread, the digits once per session, and for every test a fresh federation."""
 import pytest
 import torch
+
 import fedavg_helpers as fh
 from fedavg_helpers.core import worker as _worker
 

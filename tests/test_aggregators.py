@@ -206,7 +206,8 @@ def attacked_accuracy(digits, clients, aggregator, attackers, attack):
     return fh.run_fedavg(small_model(hidden=32), digits.train, digits.test, clients, cfg).test_accuracy[-1]
 
 
-ATTACKS = {"scaled x-20": lambda u: fh.scale_attack(u, -20.0), "sign flipped x10": lambda u: fh.sign_flip_attack(u, 10.0)}
+ATTACKS = {"scaled x-20": lambda u: fh.scale_attack(u, -20.0),
+           "sign flipped x10": lambda u: fh.sign_flip_attack(u, 10.0)}
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
@@ -246,7 +247,8 @@ def test_krum_with_too_few_clients_in_a_round_says_how_to_fix_it(digits):
                                          r"n >= 2f \+ 3 .* at least 9; .*client_fraction.* fewer attackers"):
         fh.run_fedavg(small_model(), digits.train, digits.test, clients, cfg)
     with pytest.raises(ValueError, match=r"trimmed_mean_aggregator\(3\): a round picked 5 clients .* at least 7"):
-        fh.run_fedavg(small_model(), digits.train, digits.test, clients, replace(cfg, aggregator=fh.trimmed_mean_aggregator(3)))
+        fh.run_fedavg(small_model(), digits.train, digits.test, clients,
+                      replace(cfg, aggregator=fh.trimmed_mean_aggregator(3)))
 
 
 @pytest.mark.parametrize("call, error, match", [

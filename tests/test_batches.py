@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import fedavg_helpers as fh
-from fedavg_helpers.simulation import batches, fedavg as simulation, vectorised
+from fedavg_helpers.simulation import batches, vectorised
+from fedavg_helpers.simulation import fedavg as simulation
 
 
 def reference_plan(client_indices, config, generator) -> fh.RoundPlan:

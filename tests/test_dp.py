@@ -1,4 +1,4 @@
-"""DP-FedAvg (McMahan et al. 2018): clipping bounds every update, the noise has the stated std, epsilon matches theory."""
+"""DP-FedAvg (McMahan et al. 2018): clipping bounds every update, the noise has its stated std, epsilon fits theory."""
 import math
 
 import dp_accounting  # noqa: F401  (loads in 1-3 s: imported here, at collection, not inside the first test)

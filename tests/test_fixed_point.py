@@ -1,4 +1,4 @@
-"""Fixed-point encoding: round trips within the stated precision, ring arithmetic wraps, overflow is refused before it happens."""
+"""Fixed-point encoding: round trips within the stated precision, ring arithmetic wraps, overflow refused beforehand."""
 import math
 
 import pytest

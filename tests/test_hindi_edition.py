@@ -125,3 +125,11 @@ def test_changed_code_and_a_missing_twin_are_caught(tmp_path):
     assert any(f"cell {i}: code differs" in p for p in check(en, hi))
     hi.cells.pop()
     assert "cells differ in number" in check(en, hi)[0]
+
+
+def test_a_link_to_another_notebook_leads_to_it_in_the_readers_edition():
+    english, hindi = NOTEBOOKS / "04_averaging.ipynb", NOTEBOOKS / "hi" / "04_averaging.ipynb"
+    target = "09_what_an_update_gives_away.ipynb"
+    assert sync_hindi._resolved(target, hindi) == sync_hindi._resolved(target, english)  # each to its own 09
+    assert sync_hindi._resolved("08_real_processes.ipynb", hindi) != sync_hindi._resolved(target, english)
+    assert sync_hindi._resolved("../09_what_an_update_gives_away.ipynb", hindi) == "notebooks/" + target

@@ -8,13 +8,13 @@ import signal
 
 import pytest
 import torch
+from seed import fresh_model, toy_data
 from torch import optim
 
 import fedavg_helpers as fh
 from fedavg_helpers.core import _interrupts
 from fedavg_helpers.core import serialize as _serialize
 from fedavg_helpers.simulation import fedavg as _fedavg
-from seed import fresh_model, toy_data
 
 
 def interrupt_on_call(monkeypatch, owner, name, n):

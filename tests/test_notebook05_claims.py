@@ -50,3 +50,15 @@ def test_a_papers_client_with_e5_b10_takes_300_local_steps():
     # u = E * n_k / B with n_k = 600 images per client (60,000 over 100 clients)
     assert 5 * (60_000 // 100) / 10 == 300
     assert len(fh.local_batches(600, 10, 5)) == 300
+
+
+def test_the_papers_largest_u_is_1200_with_e20_b10():
+    # Table 2's most local computation: E = 20 epochs of B = 10 over 600 images
+    assert 20 * (60_000 // 100) / 10 == 1_200
+    assert len(fh.local_batches(600, 10, 20)) == 1_200
+
+
+def test_a_13_image_client_with_e10_b10_takes_20_steps_for_u_13():
+    # u = E * n_k / B counts 13 steps; batches of 10 and 3 make 20 actual steps
+    assert 10 * 13 / 10 == 13
+    assert len(fh.local_batches(13, 10, 10)) == 20

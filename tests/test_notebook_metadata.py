@@ -29,7 +29,8 @@ def test_metadata_is_complete_and_the_same_in_both_editions(english):
     assert 0 < en["minutes_to_run"] <= 2 and 5 <= en["minutes_to_teach"] <= 90
 
 
-@pytest.mark.parametrize("path", ENGLISH + sorted((NOTEBOOKS / "hi").glob("*.ipynb")), ids=lambda p: p.parent.name + "/" + p.name)
+@pytest.mark.parametrize("path", ENGLISH + sorted((NOTEBOOKS / "hi").glob("*.ipynb")),
+                         ids=lambda p: p.parent.name + "/" + p.name)
 def test_the_first_cell_states_the_times_and_every_objective(path):
     nb = nbformat.read(path, as_version=4)
     first = nb.cells[0].source

@@ -1,6 +1,5 @@
 """The seed's loop through fedavg_helpers computes exactly what plain PyTorch computes."""
 import torch
-
 from seed import fresh_model, seed_loop_fh, seed_loop_plain
 
 

@@ -29,7 +29,7 @@ def test_accuracy_plot_draws_each_history():
     ax = fh.plot_accuracy({"FedAvg": a, "FedSGD": b}, target=0.8)
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert list(lines["FedAvg"].get_ydata()) == [0.5, 0.7, 0.9] and list(lines["FedSGD"].get_xdata()) == [1, 2]
-    assert "target 0.8" in lines
+    assert "target 0.8" in lines and ax.get_xlabel() == "communication round"  # rounds, never central epochs
     with pytest.raises(TypeError, match="dict of name -> History"):
         fh.plot_accuracy([a])
     plt.close("all")

@@ -1,10 +1,10 @@
 """The privacy policy follows provenance through every operation, not variable names."""
 import pytest
 import torch
+from seed import toy_data
 from torch import nn, optim
 
 import fedavg_helpers as fh
-from seed import toy_data
 
 
 @pytest.fixture

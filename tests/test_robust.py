@@ -1,4 +1,4 @@
-"""Robust aggregation: each rule matches a plain reference, survives f attackers where its theory says so, and enforces its limits."""
+"""Robust aggregation: each rule matches a plain reference, survives f attackers where theory says so, keeps limits."""
 import numpy as np
 import pytest
 import torch
@@ -47,7 +47,8 @@ ROBUST = {
     "krum": lambda u, f: fh.krum(u, f),
     "multi-krum": lambda u, f: fh.multi_krum(u, f),
 }
-ATTACKS = {"scaled x100": lambda t: fh.scale_attack(t, 100.0), "sign flipped x10": lambda t: fh.sign_flip_attack(t, 10.0)}
+ATTACKS = {"scaled x100": lambda t: fh.scale_attack(t, 100.0),
+           "sign flipped x10": lambda t: fh.sign_flip_attack(t, 10.0)}
 
 
 @pytest.mark.parametrize("attack", ATTACKS)

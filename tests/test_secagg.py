@@ -1,4 +1,4 @@
-"""Secure aggregation (Bonawitz et al. 2017): exact sums under dropouts, clear refusals, and a server that sees only noise.
+"""Secure aggregation (Bonawitz et al. 2017): exact sums under dropouts, clear refusals, a server that sees only noise.
 
 Statistical tests use fixed seeds (deterministic); thresholds are chosen so that a correct implementation
 would fail with the stated probability for a random seed.
@@ -260,6 +260,7 @@ def test_aggregations_in_several_threads_at_once_give_exact_sums():
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
 def test_the_expanded_stream_is_the_aes_ctr_keystream_across_chunk_boundaries(dtype):
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     from fedavg_helpers.secure import prg
     seed = bytes(range(32))
     width = torch.tensor([], dtype=dtype).element_size()
@@ -273,6 +274,7 @@ def test_the_expanded_stream_is_the_aes_ctr_keystream_across_chunk_boundaries(dt
 
 def test_the_result_keeps_every_client_secret_inside():
     import random
+
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     seed, n = 11, 5
     result = fh.secure_aggregate(inputs(n=n, d=20), 3, seed=seed, drop_before_masking={1})

@@ -79,6 +79,7 @@ def test_notebook_05():
     by_fraction = nb.exercise_3()
     assert [row["median rounds"] for row in by_fraction.values()] == [13, 7, 5]
     assert [row["models until 90%"] for row in by_fraction.values()] == [65, 140, 250]
+    assert [row["MB until 90%"] for row in by_fraction.values()] == [2.5, 5.39, 9.62]  # 2 * 4 * 4,810 bytes a model
     result, _ = nb.exercise_4(plot=False)  # the figure is for the reader, and slow to draw
     assert result[0.05]["clients"] == 80
     assert result[100.0]["speed-up"] == 2.5 and result[1.0]["speed-up"] == 2.0
@@ -165,3 +166,19 @@ def test_notebook_08():
     io = found["io"]
     assert io["bob"]["wchar"] > 4e6 and io["secure_worker"]["rchar"] > 4e6
     assert io["model_owner"]["rchar"] < 1e5 and io["model_owner"]["wchar"] < 1e5
+
+
+def test_notebook_09():
+    nb = load("nb09_what_an_update_gives_away")
+    assert nb.exercise_1() <= 1e-4  # exact after 30 steps at lr 0.5
+    table = nb.exercise_2()
+    assert table[512]["with a lone neuron"] > table[32]["with a lone neuron"]
+    assert all(row["back at >= 30 dB"] >= row["with a lone neuron"] for row in table.values())
+    bins = nb.exercise_3()
+    assert bins[64]["read back"] < bins[128]["read back"] < bins[256]["read back"]
+    assert all(abs(row["read back"] - row["expected"]) <= 10 for row in bins.values())
+    sized_for_n, sized_for_t, really, claimed = nb.exercise_4()
+    assert sized_for_n == pytest.approx(0.67 ** 0.5) and sized_for_t == pytest.approx(1.0)
+    assert really > claimed == pytest.approx(4.73, abs=0.01)
+    plain, noisy = nb.exercise_5()
+    assert noisy < plain - 0.1

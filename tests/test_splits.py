@@ -3,7 +3,8 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fedavg_helpers as fh
 
@@ -66,7 +67,9 @@ def test_two_pure_shards_per_client_give_at_most_two_labels():
 
 
 def test_shards_are_far_more_skewed_than_iid(labels):
-    classes = lambda clients: (fh.label_counts(labels, clients) > 0).sum(1).double().mean()
+    def classes(clients):
+        return (fh.label_counts(labels, clients) > 0).sum(1).double().mean()
+
     assert classes(fh.split_shards(labels, 100)) <= 3.0 < 6.0 <= classes(fh.split_iid(labels, 100))
 
 

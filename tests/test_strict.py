@@ -1,14 +1,15 @@
-"""The strict policy closes the default policy's holes: no weight leaves a data owner, not even one element at a time."""
+"""The strict policy closes the default policy's holes: no weight leaves a data owner, not even one element at a time.
+"""
 import copy
 
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from seed import fresh_model, toy_data, train_remote
 from torch import nn, optim
 
 import fedavg_helpers as fh
-from seed import fresh_model, toy_data, train_remote
 
 STRICT = fh.PrivacyPolicy(strict=True)
 
@@ -38,7 +39,7 @@ def train_plain(model, rows, steps=5):
     return model
 
 
-# ---- the two attacks of the issue: allowed by default, refused under strict ----
+# ---- two attacks on the default policy: allowed by default, refused under strict ----
 
 def read_weight_one_element_at_a_time(ptr):
     rows, cols = 1, 2
@@ -165,7 +166,8 @@ UNARY = {
     "index": lambda p: p[0], "slice": lambda p: p[0:1], "neg": lambda p: -p, "abs": lambda p: abs(p),
     "sum": lambda p: p.sum(), "mean": lambda p: p.mean(), "max": lambda p: p.max(), "item": lambda p: p.sum().item(),
     "tolist": lambda p: p.tolist(), "detach": lambda p: p.detach(), "clone": lambda p: p.clone(),
-    "flatten": lambda p: p.reshape(-1), "transpose": lambda p: p.transpose(0, 1), "data": lambda p: p.data, "copy": lambda p: p.copy(),
+    "flatten": lambda p: p.reshape(-1), "transpose": lambda p: p.transpose(0, 1), "data": lambda p: p.data,
+    "copy": lambda p: p.copy(),
     "times0": lambda p: p * 0, "plus1": lambda p: p + 1, "pow": lambda p: p ** 2, "rdiv": lambda p: 1 / (p + 10),
     "weight": lambda p: p.weight, "bias": lambda p: p.bias, "predict": lambda p: p(torch.zeros(1, 2)),
     "move_to_secure": lambda p: p.move("secure_worker"), "move_to_bob": lambda p: p.move("bob"),

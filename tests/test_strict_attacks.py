@@ -8,10 +8,10 @@ import operator
 
 import pytest
 import torch
+from seed import fresh_model, toy_data, train_remote
 from torch import nn, optim
 
 import fedavg_helpers as fh
-from seed import fresh_model, toy_data, train_remote
 
 STRICT = fh.PrivacyPolicy(strict=True)
 ROWS = {"bob": slice(0, 2), "alice": slice(2, 4), "carol": slice(1, 3)}
@@ -210,7 +210,7 @@ def test_gradients_written_by_backward_carry_the_data_they_came_from():
 # ---- 6. a replaced worker keeps its name's ownership ----
 
 def test_a_data_owner_created_again_is_still_a_data_owner():
-    fed = federation(policy=fh.PrivacyPolicy(), owners=("bob",))
+    federation(policy=fh.PrivacyPolicy(), owners=("bob",))
     new_bob = fh.VirtualWorker("bob")
     ones = fh.send(torch.ones(2), new_bob)
     with pytest.raises(fh.PrivacyError, match="bob's private data"):

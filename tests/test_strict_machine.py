@@ -12,16 +12,15 @@ alice's). Linear-algebra bookkeeping, so the test needs no guessing about what a
 import os
 from fractions import Fraction
 
-import pytest
 import torch
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule
+from seed import toy_data, train_remote
 from torch import nn
 
 import fedavg_helpers as fh
 from fedavg_helpers.core import worker as _worker
-from seed import toy_data, train_remote
 
 OWNERS = ("bob", "alice")
 

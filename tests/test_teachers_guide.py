@@ -93,3 +93,12 @@ def test_each_error_the_guide_quotes_is_what_the_package_raises(name, part):
         exec(SNIPPETS[part], {"fh": fh, "torch": torch, "nn": nn})
     assert part in str(raised.value)
     assert f"`{name}: ...{part}...`" in teachers_guide.markdown(teaching.load())
+
+
+@pytest.mark.parametrize("text, numbers", [
+    ("notebook 03", {"03"}), ("notebooks 01-04, 06", {"01", "02", "03", "04", "06"}),
+    ("notebooks 01 to 03: workers and pointers", {"01", "02", "03"}), ("नोटबुक 01 से 03 तक", {"01", "02", "03"}),
+    ("notebooks 01 and 02", {"01", "02"}), ("03_moving_to_secure_worker", {"03"}), ("basic Python", set()),
+])
+def test_prerequisites_name_notebooks_in_every_wording(text, numbers):
+    assert teaching.notebook_refs(text) == numbers

@@ -52,7 +52,8 @@ def pip(venv_python: pathlib.Path, *args: str, timeout: float | None = None, sil
 
 def install_torch(venv_python: pathlib.Path, pin: str, index: str) -> str:
     """Install the CPU build of torch: a local wheel pip already knows, else the CPU index. Return its source."""
-    if pip(venv_python, "--no-index", "--no-deps", pin, silent=True):  # offline: find-links from pip's config or environment
+    # offline first: find-links from pip's config or environment
+    if pip(venv_python, "--no-index", "--no-deps", pin, silent=True):
         return "a local wheel"
     print(f"setup: no local wheel for {pin}; trying PyTorch's CPU index {index} (set TORCH_INDEX to change it)",
           flush=True)

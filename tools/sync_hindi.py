@@ -50,11 +50,16 @@ def _structure(text: str, where: pathlib.Path) -> dict:
 
 
 def _resolved(target: str, where: pathlib.Path) -> str:
-    """A link as the file it leads to, relative to the repository (web links and anchors as they are)."""
+    """A link as the file it leads to, relative to the repository (web links and anchors as they are).
+
+    A notebook counts as itself in either edition: the English 04 links to 09, its Hindi twin to the Hindi 09.
+    """
     if re.match(r"[a-z]+://|#|mailto:", target):
         return target
     path, _, anchor = target.partition("#")
     full = (where.parent / path).resolve()
+    if full.parent == NOTEBOOKS / "hi" and full.suffix == ".ipynb":
+        full = NOTEBOOKS / full.name
     try:
         return str(full.relative_to(NOTEBOOKS.parent)) + (f"#{anchor}" if anchor else "")
     except ValueError:
@@ -110,7 +115,8 @@ def twins() -> list[tuple[pathlib.Path, pathlib.Path]]:
 def orphans() -> list[str]:
     """Hindi notebooks with no English twin."""
     english = {p.name for p in NOTEBOOKS.glob("*.ipynb")}
-    return [f"hi/{p.name}: no English twin" for p in sorted((NOTEBOOKS / "hi").glob("*.ipynb")) if p.name not in english]
+    hindi = sorted((NOTEBOOKS / "hi").glob("*.ipynb"))
+    return [f"hi/{p.name}: no English twin" for p in hindi if p.name not in english]
 
 
 def sync(english: pathlib.Path, hindi: pathlib.Path) -> None:

@@ -38,10 +38,10 @@ class Notebook:
 
 
 def notebook_refs(text: str) -> set[str]:
-    """The two-digit notebook numbers a prerequisite names: '03_moving...', 'notebook 3', 'notebooks 01-04, 06'."""
+    """Two-digit notebook numbers a prerequisite names: '03_moving...', 'notebooks 01-04, 06', 'notebooks 01 to 03'."""
     found = set(re.findall(r"\b(\d{2})_\w+", text))
-    for words in re.findall(r"(?:notebooks?|नोटबुक)\s+((?:\d{1,2}|[\s,–-]|and|और)+)", text, flags=re.I):
-        for lo, hi in re.findall(r"(\d{1,2})\s*[–-]\s*(\d{1,2})", words):
+    for words in re.findall(r"(?:notebooks?|नोटबुक)\s+((?:\d{1,2}|[\s,–-]|and|to|और|से|तक)+)", text, flags=re.I):
+        for lo, hi in re.findall(r"(\d{1,2})\s*(?:[–-]|to|से)\s*(\d{1,2})", words):
             found |= {f"{n:02d}" for n in range(int(lo), int(hi) + 1)}
         found |= {f"{int(n):02d}" for n in re.findall(r"\d{1,2}", words)}
     return found

@@ -167,7 +167,7 @@ def devanagari_measured(driver) -> dict:
     return driver.execute_async_script(_DEVANAGARI_JS, TOFU)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _ids(path: pathlib.Path) -> frozenset:
     collector = _IdCollector()
     collector.feed(path.read_text(encoding="utf-8", errors="replace"))

@@ -1,9 +1,8 @@
 """Each check of the browser test fails on a page mutated to have the fault it looks for (copies, never the site)."""
 import shutil
 
-import pytest
-
 import browser
+import pytest
 
 TRACEBACK = ('<div class="cell_output docutils container">'
              '<div class="output traceback highlight-ipythontb notranslate">'

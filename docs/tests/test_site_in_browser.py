@@ -4,9 +4,9 @@ The browser reaches no host but 127.0.0.1 and has no Devanagari font of its own 
 only if the site works offline and brings its own font. A screenshot of each page goes to build/site-screenshots.
 """
 
+import browser
 import pytest
 
-import browser
 from conftest import SCREENSHOTS, SITE
 
 PAGES = browser.pages(SITE) if SITE.exists() else []

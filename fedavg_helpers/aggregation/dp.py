@@ -53,13 +53,16 @@ def clip_update(update, max_norm: float):
     norm = global_norm(update)
     if norm <= max_norm:
         return _map(update, lambda t: t.detach() * 1.0)  # a copy, unchanged
+    def scaled(factor):
+        return _map(update, lambda t: t.detach() * factor)
+
     factor = max_norm / norm
-    clipped = _map(update, lambda t: t.detach() * factor)
+    clipped = scaled(factor)
     # each entry rounds to its dtype: step the factor down by the coarsest dtype's unit roundoff until it fits
     step = max(torch.finfo(t.dtype).eps for t in _tensors_of(update, "update"))
     while global_norm(clipped) > max_norm:
         factor *= 1.0 - step
-        clipped = _map(update, lambda t: t.detach() * factor)
+        clipped = scaled(factor)
     return clipped
 
 
@@ -105,9 +108,10 @@ def dp_epsilon(noise_multiplier: float, sample_rate: float, rounds: int, delta: 
                          "(privacy loss distributions, tighter and slower)")
     if rounds == 0:
         return 0.0  # nothing released, nothing spent
+    import logging
+
     import dp_accounting  # imported here so the rest of the package works without it
     from dp_accounting import pld, rdp
-    import logging
     logging.getLogger("absl").setLevel(max(logging.getLogger("absl").level, logging.ERROR))  # notes on skipped orders
 
     event = dp_accounting.SelfComposedDpEvent(

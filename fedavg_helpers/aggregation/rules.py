@@ -21,18 +21,18 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from ..secure.quantize import Quantizer
+from ..secure.secagg import secure_aggregate
 from ..simulation.client import _weighted_mean
 from .distributed_dp import DistributedDP
 from .dp import dp_aggregate, dp_noise_std
-from ..secure.quantize import Quantizer
 from .robust import coordinate_median, krum, multi_krum, trimmed_mean
-from ..secure.secagg import secure_aggregate
 
 
 @dataclass(frozen=True)
 class RoundUpdates:
     """What the server receives in one round: one flat update per picked client, and what it needs to combine them."""
-    updates: torch.Tensor                  # (m, d): row i is client clients[i]'s w_k - w, trainable parameters flattened
+    updates: torch.Tensor                  # (m, d): row i is clients[i]'s w_k - w, trainable parameters flattened
     num_samples: torch.Tensor              # (m,) int64: n_k, each client's number of training samples
     clients: list[int]                     # the picked clients' ids, ascending (the rows' order)
     global_params: torch.Tensor            # (d,): w, the flattened global model every client started from
@@ -94,7 +94,8 @@ def median_aggregator() -> Aggregator:
 def trimmed_mean_aggregator(trim) -> Aggregator:
     """Coordinate-wise mean after dropping the `trim` largest and smallest values (int, or a float fraction of m)."""
     if isinstance(trim, bool) or not isinstance(trim, (int, float)):
-        raise TypeError(f"trim must be an int (values dropped at each end) or a float fraction, got {type(trim).__name__}")
+        raise TypeError("trim must be an int (values dropped at each end) or a float fraction, "
+                        f"got {type(trim).__name__}")
     if isinstance(trim, int) and trim < 0 or isinstance(trim, float) and not 0 <= trim < 0.5:
         raise ValueError(f"Invalid trim: {trim!r}; use an int >= 0 or a fraction 0 <= trim < 0.5 (Yin et al.'s beta)")
 
@@ -210,7 +211,8 @@ def with_attackers(aggregator: Aggregator | None, attackers: Iterable[int],
     """
     aggregator = mean_aggregator() if aggregator is None else aggregator
     if not callable(aggregator):
-        raise TypeError(f"aggregator must be an aggregator such as fh.median_aggregator(), got {type(aggregator).__name__}")
+        raise TypeError("aggregator must be an aggregator such as fh.median_aggregator(), "
+                        f"got {type(aggregator).__name__}")
     if isinstance(attackers, (str, bytes)) or not isinstance(attackers, Iterable):
         raise TypeError(f"attackers must be a set of client ids, e.g. {{0, 1}}, got {type(attackers).__name__}")
     attackers = frozenset(attackers)

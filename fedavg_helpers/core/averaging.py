@@ -3,8 +3,8 @@ from fractions import Fraction
 
 import torch
 
-from . import ledger, serialize
 from .._checks import check_weights as _check_weights
+from . import ledger, serialize
 from ._interrupts import deferred_interrupt
 from .errors import PrivacyError, WorkerError
 from .pointer import Pointer, _transfer, _withheld, canonical_metric, canonical_model, policy_for

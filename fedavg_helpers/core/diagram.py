@@ -83,7 +83,8 @@ def draw_workers(workers, title: str | None = None, ax=None, model_owner: bool =
     return ax
 
 
-_STEPS = ["1 send the model", "2 train where the data is", "3 move to the secure worker", "4 only the average comes back"]
+_STEPS = ["1 send the model", "2 train where the data is", "3 move to the secure worker",
+          "4 only the average comes back"]
 
 
 def draw_round(you_are_here: int | None = None, ax=None):

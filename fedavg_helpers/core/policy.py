@@ -54,7 +54,8 @@ class PrivacyPolicy:
                         f"{self.min_contributors} data owners")
                 fix = "use fh.secure_average(...) for models and fh.average_losses(...) for metrics"
             else:
-                rule = "strict policy: a data owner's worker releases no value that depends on private data, scalars included"
+                rule = ("strict policy: a data owner's worker releases no value that depends on private data, "
+                        "scalars included")
                 fix = ("train there and bring back only aggregates: fh.secure_average(...) for models, "
                        "fh.average_losses(...) for losses")
             raise PrivacyError(f"{what}; {rule}. Instead, {fix}.")

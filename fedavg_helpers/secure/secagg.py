@@ -74,7 +74,12 @@ class DropoutError(RuntimeError):
 
 @dataclass(frozen=True)
 class SecAggConfig:
-    """Public parameters every party agrees on before round 0."""
+    """Public parameters every party agrees on before round 0.
+
+    A server that lies about who dropped out (telling t clients "u dropped" and t others "u survived") learns
+    u's input when 2t <= n: the paper's consistency round, which stops it, is not built. Choose 2t > n against
+    such a server; then it would need some client to answer the unmasking round twice, which clients refuse.
+    """
 
     n_clients: int
     threshold: int  # t: shares needed to rebuild a secret; up to n_clients - t clients may drop out

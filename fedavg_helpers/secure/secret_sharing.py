@@ -118,7 +118,7 @@ def reconstruct_tensors(share_lists, *, encoder: FixedPoint | None = None,
     """Add all n share-lists and decode: the only step that reveals a value (a sum, if shares were summed)."""
     encoder = FixedPoint() if encoder is None else encoder
     total = add_shares(share_lists)
-    for units, frac_bits, n, ids in (total.parts or {}).values():
+    for _units, frac_bits, n, ids in (total.parts or {}).values():
         if len(ids) != n:
             raise ValueError(f"reconstruct_tensors got {len(ids)} of the {n} shares of a value (shares "
                              f"{sorted(ids)}); all {n} are needed, fewer add up to uniform noise, not the value")

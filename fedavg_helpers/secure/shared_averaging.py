@@ -14,9 +14,9 @@ from ..core import ledger, serialize
 from ..core._interrupts import deferred_interrupt
 from ..core.averaging import Inputs, _check_models, _check_weights, _entries, _load_into, _shell
 from ..core.errors import PrivacyError
-from .fixed_point import FixedPoint
 from ..core.pointer import _withheld
 from ..core.policy import _names
+from .fixed_point import FixedPoint
 from .secret_sharing import add_shares, reconstruct_tensors, share_tensors
 
 
@@ -27,6 +27,9 @@ def secret_shared_average(models, into: torch.nn.Module | None = None, weights=N
 
     weights (e.g. sample counts) give sum_k w_k m_k / sum_k w_k. If `seen` is a list, the partial sums
     the model owner received (one flat int64 vector per worker) are appended to it, to look at.
+    The shares' randomness comes from each owner's operating system unless `generator` is given: a generator
+    makes a lesson reproducible, but whoever holds it knows every random share, so with the last worker's
+    shares (each model minus the random ones) it rebuilds every model.
     """
     entries = _entries(models, "secret_shared_average()")
     weights = _check_weights(weights, len(entries))

@@ -141,7 +141,7 @@ def _plan_round(client_indices, sizes: torch.Tensor, config: FedAvgConfig, gener
 
 
 def plan_round(client_indices, config: FedAvgConfig, generator: torch.Generator) -> RoundPlan:
-    """Pick max(1, round(C * K)) clients (or each with probability C) and shuffle their batches, drawing from `generator`."""
+    """Pick max(1, round(C * K)) clients (or each with probability C) and shuffle their batches with `generator`."""
     if not isinstance(config, FedAvgConfig):
         raise TypeError(f"config must be a FedAvgConfig, got {type(config).__name__}")
     if not isinstance(generator, torch.Generator):
@@ -172,7 +172,8 @@ def _flat(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
 
 
-def _client_updates_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, lr: float) -> torch.Tensor:
+def _client_updates_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan,
+                         lr: float) -> torch.Tensor:
     """One round, client by client; return the updates w_k - w as rows of an (m, d) tensor, in plan order."""
     start = _flat(model)
     return torch.stack([_flat(local_model) - start for local_model in _train_clients(model, x, y, plan, lr)])

@@ -16,14 +16,14 @@ def pick_clients(num_clients: int, client_fraction: float, sampling: str, genera
 
 
 def expected_clients(sampling: str, client_fraction: float, num_clients: int) -> float:
-    """The number of clients a round is expected to pick: q * K under Poisson sampling, max(1, round(C * K)) otherwise."""
+    """Clients a round is expected to pick: q * K under Poisson sampling, max(1, round(C * K)) otherwise."""
     if sampling == "poisson":
         return client_fraction * num_clients
     return float(max(1, round(client_fraction * num_clients)))
 
 
 def poisson_sample_clients(n_clients: int, sample_rate: float, generator: torch.Generator | None = None) -> list[int]:
-    """Ids of the clients in this round, each joining independently with probability sample_rate (dp_epsilon assumes it)."""
+    """Ids of this round's clients, each joining independently with probability sample_rate (dp_epsilon assumes it)."""
     if isinstance(n_clients, bool) or not isinstance(n_clients, int) or n_clients < 1:
         raise ValueError(f"Invalid n_clients: {n_clients!r}; use an int >= 1")
     check_rate(sample_rate)

@@ -33,7 +33,10 @@ def plot_label_distribution(labels, client_indices, num_classes: int | None = No
 
 
 def plot_accuracy(histories: Mapping, ax=None, target: float | None = None, title: str | None = None):
-    """Test accuracy per round for several runs, e.g. {"FedAvg": h1, "FedSGD": h2}; returns the matplotlib Axes."""
+    """Test accuracy per round for several federated runs, e.g. {"FedAvg": h1, "FedSGD": h2}; returns the Axes.
+
+    A round is not an epoch: draw central training's final accuracy as a line (ax.axhline), not as a run here.
+    """
     if not isinstance(histories, Mapping) or not histories:
         raise TypeError("histories must be a non-empty dict of name -> History, e.g. {'FedAvg': history}")
     plt = _pyplot()
@@ -44,7 +47,7 @@ def plot_accuracy(histories: Mapping, ax=None, target: float | None = None, titl
         ax.plot(rounds, history.test_accuracy, label=name)
     if target is not None:
         ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}")
-    ax.set_xlabel("communication round (epoch for central training)")
+    ax.set_xlabel("communication round")
     ax.set_ylabel("test accuracy")
     ax.set_title(title or "test accuracy per round")
     ax.legend()

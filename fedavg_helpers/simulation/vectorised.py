@@ -107,7 +107,7 @@ def _sgd_stacked(model: nn.Module, xs: torch.Tensor, ys: torch.Tensor, weights: 
 
 
 def _train_stacked(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan, lr: float):
-    """Train all the plan's clients together; return their order in the stack, their sizes, and the stacked parameters."""
+    """Train all the plan's clients together; return their order in the stack, their sizes, the stacked parameters."""
     order, sizes, active, ids, weights = _pack(plan, x.dtype)
     # every step's batches, gathered once: (steps, clients, longest batch, ...); index_select is x[ids], only faster
     xs = x.index_select(0, ids.view(-1)).view(*ids.shape, *x.shape[1:])
