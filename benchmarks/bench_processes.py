@@ -103,7 +103,8 @@ def main():
     print(json.dumps({"start_s": round(start_s, 3), "stop_s": round(stop_s, 3),
                       "tiny_call_inprocess_p50_us": round(inproc_tiny[0] * 1e6, 1),
                       "tiny_call_p50_us": round(tiny[0] * 1e6, 1), "tiny_call_p99_us": round(tiny[1] * 1e6, 1),
-                      "move_mb": mb, "clone_mb_s": round(mb / clone_s), "inprocess_move_mb_s": round(mb / inproc_move_s),
+                      "move_mb": mb, "clone_mb_s": round(mb / clone_s),
+                      "inprocess_move_mb_s": round(mb / inproc_move_s),
                       "move_mb_s": round(mb / move_s), "seed_inprocess_s": round(inproc_seed_s, 4),
                       "seed_processes_s": round(procs_seed_s, 4),
                       "seed_ratio": round(procs_seed_s / inproc_seed_s, 2)}))

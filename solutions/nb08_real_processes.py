@@ -65,7 +65,7 @@ def exercise_2(bob):
 
 
 def exercise_3(alice):
-    """A 3-second call with a 1-second timeout raises fh.WorkerTimeout after about 1 s; alice answers the next request."""
+    """A 3-second call with a 1-second timeout raises fh.WorkerTimeout after about 1 s; alice answers the next one."""
     x = fh.send(torch.ones(2), alice)
     started = time.perf_counter()
     try:

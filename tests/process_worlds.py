@@ -84,8 +84,9 @@ def scenario_seed():
     return {"inproc": inproc, "procs": procs, "start_s": started, "pids": pids, "bad_input": bad,
             "second_world": second_world,
             "listeners": listeners,
-            "bad_input_expected": ["lambda: TypeError", "notebook function: TypeError", "unknown worker: WorkerError",
-                                   "mixed workers: LocationError", "still usable: 3.0", "after shutdown: PointerError True"],
+            "bad_input_expected": ["lambda: TypeError", "notebook function: TypeError",
+                                   "unknown worker: WorkerError", "mixed workers: LocationError", "still usable: 3.0",
+                                   "after shutdown: PointerError True"],
             "alive_after": [p for p in pids if _alive(p)]}
 
 

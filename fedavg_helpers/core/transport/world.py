@@ -1,8 +1,8 @@
 """Start, watch and stop the worker processes: one OS process per worker, the model owner as RPC rank 0.
 
-Why it is built this way (each point was measured on 2-core machines, see the notebook 08 prose):
-- workers start with subprocess (python -m fedavg_helpers.core.transport), so nothing is forked from a process that already runs
-  torch threads, and each is a plain pid we can kill;
+Why it is built this way (each point was measured on 2-core machines):
+- workers start with subprocess (python -m fedavg_helpers.core.transport), so nothing is forked from a
+  process that already runs torch threads, and each is a plain pid we can kill;
 - the rendezvous is a file (file:// init_method), so no store listens on any network interface, and
   TensorPipe and Gloo are pinned to one interface ("lo" by default: loopback only);
 - the model owner holds handle numbers, not RRefs: an RRef owned by a dead worker blocks rpc.shutdown
@@ -28,7 +28,7 @@ import torch.distributed.rpc as rpc
 
 from .._interrupts import deferred_interrupt
 from ..errors import PointerError, WorkerError, WorkerLost, WorkerTimeout
-from ..policy import PrivacyPolicy, get_policy
+from ..policy import PrivacyPolicy
 from . import host
 
 MODEL_OWNER = "model_owner"
