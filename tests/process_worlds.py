@@ -279,6 +279,30 @@ def scenario_wire():
     return {"listeners": listeners, "delta": delta, "io": io, "model_bytes": 8_000_000 + 8_000}
 
 
+
+def scenario_strict():
+    """Under the strict policy (enforced in each worker's process), FedAvg gives the in-process model bit for bit."""
+    fh.set_policy(fh.PrivacyPolicy(strict=True))
+    digits, train, idx = digits_problem()
+    config = fh.FedAvgConfig(rounds=2, client_fraction=1.0, local_epochs=1, batch_size=10, lr=0.1, seed=0,
+                             engine="loop", progress=False)
+    torch.manual_seed(0)
+    model = fh.mlp(64, 16, 10)
+    inproc = fh.run_fedavg_on_workers(model, [fh.VirtualWorker(n) for n in ("bob", "alice", "carol")],
+                                      fh.VirtualWorker("secure_worker", trusted=True), train, digits.test, idx, config)
+    with fh.spawn_workers(["bob", "alice", "carol", "secure_worker"], trusted=["secure_worker"]) as workers:
+        history = fh.run_fedavg_on_workers(model, workers[:3], workers[3], train, digits.test, idx, config)
+        x = fh.send(torch.ones(2), workers[0], private=True)
+        try:
+            x.sum().get()
+            refusal = "came back"
+        except fh.PrivacyError as err:
+            refusal = str(err)
+    same = all(torch.equal(a, b) for a, b in zip(history.model.state_dict().values(),
+                                                 inproc.model.state_dict().values()))
+    return {"same_model": same, "refusal": refusal}
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     report = globals()[f"scenario_{sys.argv[1]}"](*sys.argv[2:])

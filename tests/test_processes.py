@@ -107,3 +107,10 @@ def test_a_model_moves_worker_to_worker_and_nothing_listens_beyond_loopback():
     assert io["bob"][1] >= model_bytes and io["secure_worker"][0] >= model_bytes
     assert io["model_owner"][0] < 100_000 and io["model_owner"][1] < 100_000
     assert delta["bob"]["sent"] < 1.1 * model_bytes  # the model travels once
+
+
+@pytest.mark.slow
+def test_the_strict_policy_holds_in_the_worker_processes():
+    found = run_world("strict")
+    assert found["same_model"]
+    assert "strict policy: a data owner's worker releases no value" in found["refusal"]
