@@ -1,7 +1,8 @@
 """Solutions to the exercises of notebook 08 (real processes). Run: python solutions/nb08_real_processes.py
 
-All four exercises share one world of worker processes, started with a 1-second timeout (exercise 3) and TCP as
-the only transport (exercise 4). The last line printed is a JSON summary (tests/test_solutions.py reads it).
+All four exercises share one world of worker processes, started with a 1-second timeout (exercise 3) and with
+TCP carrying every byte, tensors included (exercise 4). The last line printed is a JSON summary
+(tests/test_solutions.py reads it).
 """
 import importlib
 import json
@@ -79,7 +80,7 @@ def exercise_3(alice):
 
 def exercise_4(workers):
     """While bob's model moves, the kernel counts megabytes read and written by bob and the secure worker, and almost
-    nothing by the model owner's process (the counters include every socket's traffic: TCP is the only transport)."""
+    nothing by the model owner's process (the counters include every socket's traffic: TCP carries everything)."""
     bob, secure_worker = workers["bob"], workers["secure_worker"]
     bobs_model = fh.send(nn.Linear(1000, 1000), bob)  # 4 MB
     pids = {"model_owner": os.getpid(), "bob": bob.pid, "secure_worker": secure_worker.pid}
@@ -96,7 +97,7 @@ def io_counters(pid):
 
 def main():
     torch.set_num_threads(1)
-    config = fh.ProcessConfig(timeout=1, transports=("uv",))
+    config = fh.ProcessConfig(timeout=1, transports=("uv",), channels=("basic",))
     with fh.spawn_workers(["bob", "alice", "secure_worker"], trusted=["secure_worker"], config=config) as workers:
         bob, alice, secure_worker = workers
         times, ratio = exercise_1(bob)

@@ -261,7 +261,8 @@ def _io(pid):
 
 def scenario_wire():
     """Only loopback listeners; a model moves bob -> secure_worker without a byte through the model owner."""
-    config = fh.ProcessConfig(transports=("uv",))  # TCP only, so the kernel's byte counters see every byte
+    # TCP only, tensors included, so the kernel's byte counters see every byte
+    config = fh.ProcessConfig(transports=("uv",), channels=("basic",))
     world = fh.spawn_workers(["bob", "alice", "secure_worker"], trusted=["secure_worker"], config=config)
     with world as workers:
         bob, alice, secure_worker = workers

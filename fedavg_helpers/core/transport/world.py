@@ -45,6 +45,7 @@ class ProcessConfig:
     interface: str = "lo"  # the network interface TensorPipe and Gloo use; "lo" keeps everything on loopback
     init_method: str | None = None  # the rendezvous; None: a file in a fresh temporary directory (no listener)
     transports: tuple | None = None  # TensorPipe's transports, e.g. ("uv",) for TCP only; None: shared memory too
+    channels: tuple | None = None  # TensorPipe's channels for tensors, e.g. ("basic",) to send them over the transport
 
     def __post_init__(self):
         for name in ("timeout", "start_timeout", "stop_timeout"):
@@ -116,7 +117,7 @@ class World:
             settings = {"name": name, "rank": rank, "world_size": len(self.names) + 1, "names": self.names,
                         "trusted": sorted(self.trusted), "init_method": init_method, "timeout": config.timeout,
                         "start_timeout": config.start_timeout, "parent": os.getpid(),
-                        "transports": _transports(config),
+                        "transports": _transports(config), "channels": _channels(config),
                         # rpc counts, per process, how often it started and gathered: a new world in this process
                         # must start its fresh workers at our counts, or they wait for each other for ever
                         "init_counter": rpc._init_counter, "gathers": dict(rpc.api._all_gather_sequence_id),
@@ -127,7 +128,8 @@ class World:
                 [sys.executable, "-m", "fedavg_helpers.core.transport", json.dumps(settings)],
                 env=env, stdin=subprocess.DEVNULL, stderr=self._quiet.original, cwd=os.getcwd())
         options = rpc.TensorPipeRpcBackendOptions(init_method=init_method, rpc_timeout=config.start_timeout,
-                                                  num_worker_threads=8, _transports=_transports(config))
+                                                  num_worker_threads=8, _transports=_transports(config),
+                                                  _channels=_channels(config))
         # rpc bounds only part of its start-up by rpc_timeout; if a process never joins, killing them all at the
         # deadline turns the wait into a connection error
         watchdog = threading.Timer(config.start_timeout, self._kill_all)
@@ -177,7 +179,7 @@ class World:
         self._count("sent", name, len(blob))
         timeout = self.config.timeout if timeout is None else timeout
         done = threading.Event()
-        future = rpc.rpc_async(name, host.serve, args=(blob, MODEL_OWNER), timeout=timeout)
+        future = rpc.rpc_async(name, host.serve, args=(host.wrap(blob), MODEL_OWNER), timeout=timeout)
         future.then(lambda _: done.set())
         while not done.wait(0.1):  # short waits: Ctrl-C gets through, and a dead process is noticed at once
             if self.processes[name].poll() is not None:
@@ -185,7 +187,7 @@ class World:
                 if not done.is_set():
                     raise self._lose(name, None)
         try:
-            out = future.wait()
+            out = host.unwrap(future.wait())
         except RuntimeError as err:
             raise self._fault(name, err, timeout) from None
         self._count("received", name, len(out))
@@ -324,6 +326,10 @@ class _QuietPeerWarnings:
 
 def _transports(config: ProcessConfig):
     return None if config.transports is None else list(config.transports)
+
+
+def _channels(config: ProcessConfig):
+    return None if config.channels is None else list(config.channels)
 
 
 def _shutdown_rpc() -> None:
