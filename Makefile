@@ -61,7 +61,8 @@ unit: setup
 test-cpus: setup
 	$(BIN)/python tools/test_cpus.py $(ENGLISH)
 
-# what make test leaves out for time: the slow notebooks run twice in one kernel (tests marked slow)
+# what make test leaves out for time: the slow notebooks run twice in one kernel, and the worlds of worker
+# processes (tests/test_processes.py, notebook 08's solutions); all are tests marked slow
 test-slow: setup
 	$(BIN)/python -m pytest -p no:cacheprovider $(PARALLEL) -m slow tests
 

@@ -8,7 +8,8 @@ The whole public API is here, as fh.<name>; the subpackages group it by concern:
   attacks/      what an update gives away: images read back from updates and from a crafted model's sum
   federated.py  the simulator's rounds run through named workers and pointers
 """
-from .core import (LocationError, PointerError, PrivacyError, WorkerError, PrivacyPolicy, get_policy, set_policy,
+from .core import (LocationError, PointerError, PrivacyError, WorkerError, WorkerLost, WorkerTimeout, spawn_workers,
+                   ProcessConfig, RemoteWorker, RemotePointer, PrivacyPolicy, get_policy, set_policy,
                    VirtualWorker, get_worker, Pointer, send, remote, secure_average, average_losses, draw_workers,
                    draw_round, worker_colour)
 from .simulation import (Digits, load_digits_split, split_iid, split_shards, split_dirichlet, label_counts, mlp,

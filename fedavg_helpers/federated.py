@@ -13,9 +13,10 @@ from torch import nn
 
 from ._checks import check_client_indices, check_model_fits
 from .core.averaging import _trusted, average_losses, secure_average
-from .core.errors import PrivacyError
+from .core.errors import PrivacyError, WorkerLost, WorkerTimeout
 from .core.pointer import Pointer, policy_for, remote, send, training_function
 from .core.policy import _names
+from .core.transport import RemoteWorker
 from .core.worker import VirtualWorker, get_worker
 from .simulation.client import client_update, evaluate
 from .simulation.fedavg import FedAvgConfig, History, _check_split, plan_round
@@ -38,7 +39,7 @@ def _data_owners(workers) -> list[VirtualWorker]:
     if isinstance(workers, (str, VirtualWorker)) or not isinstance(workers, (list, tuple)):
         raise TypeError(f"workers must be a list with one worker (or worker name) per client, got "
                         f"{type(workers).__name__}")
-    workers = [get_worker(w) for w in workers]
+    workers = [w if isinstance(w, RemoteWorker) else get_worker(w) for w in workers]
     first = {}
     for k, w in enumerate(workers):
         if w.name in first:
@@ -53,12 +54,15 @@ def _data_owners(workers) -> list[VirtualWorker]:
 
 
 def run_fedavg_on_workers(model: nn.Module, workers, secure_worker, train, test, client_indices,
-                          config: FedAvgConfig | None = None) -> History:
+                          config: FedAvgConfig | None = None, on_round=None) -> History:
     """FedAvg through pointers: each round the picked workers train a copy of the model on their private data,
     the copies move to `secure_worker`, and only their n_k-weighted average and average loss come back.
 
     Works under the strict privacy policy (each round must then pick at least min_contributors workers).
     History.train_loss holds the clients' average local loss per round, computed on the secure worker.
+    With workers in their own processes (fh.spawn_workers), a round finishes with the workers that answer:
+    History.dropped lists, per round, those that died or timed out. on_round(history), if given, is called
+    after every round (to record something per round, such as the bytes each process moved).
     """
     config = FedAvgConfig() if config is None else config
     if not isinstance(config, FedAvgConfig):
@@ -81,25 +85,86 @@ def run_fedavg_on_workers(model: nn.Module, workers, secure_worker, train, test,
     generator = torch.Generator().manual_seed(config.seed)
     plans = [plan_round(clients, config, generator) for _ in range(config.rounds)]  # the rounds' only randomness
     _check_releasable(plans, workers, clients, secure_worker)
-    shards = share_data(workers, train, clients)
+    lost = set()
+    if isinstance(secure_worker, RemoteWorker):
+        shards = _share_with_survivors(workers, train, clients, lost)
+    else:
+        shards = share_data(workers, train, clients)
     global_model = copy.deepcopy(model)
     history = History(model=global_model)
     for plan in plans:
-        models, losses, counts = [], [], []
-        for k, batches in zip(plan.clients, plan.batches):
-            local = send(global_model, workers[k])
-            losses.append(remote_client_update(local, *shards[k], batches, config.lr))
-            models.append(local)
-            counts.append(len(clients[k]))
-        for local in models:
-            local.move(secure_worker)
+        if isinstance(secure_worker, RemoteWorker):
+            models, losses, counts, dropped = _train_in_processes(global_model, workers, shards, clients, plan,
+                                                                  config, secure_worker, lost, policy_for(
+                                                                      [secure_worker, *workers], set()))
+        else:
+            models, losses, counts, dropped = [], [], [], []
+            for k, batches in zip(plan.clients, plan.batches):
+                local = send(global_model, workers[k])
+                losses.append(remote_client_update(local, *shards[k], batches, config.lr))
+                models.append(local)
+                counts.append(len(clients[k]))
+            for local in models:
+                local.move(secure_worker)
         secure_average(models, secure_worker, into=global_model, weights=counts)
         history.train_loss.append(average_losses(losses, secure_worker, weights=counts))
+        history.dropped.append(dropped)
+        if on_round is not None:
+            on_round(history)
         loss, accuracy = evaluate(global_model, x_test, y_test)
         history.test_loss.append(loss)
         history.test_accuracy.append(accuracy)
         history.clients.append(plan.clients)
     return history
+
+
+def _share_with_survivors(workers, train, clients, lost):
+    """share_data for workers in their own processes: a worker already lost gets nothing and joins `lost`."""
+    x, y = train
+    shards = []
+    for w, idx in zip(workers, clients):
+        try:
+            shards.append((send(x[idx], w, private=True), send(y[idx], w, private=True)))
+        except WorkerLost:
+            lost.add(w.name)
+            shards.append(None)
+    return shards
+
+
+def _train_in_processes(global_model, workers, shards, clients, plan, config, secure_worker, lost, policy):
+    """One round's local training with workers in their own processes, finishing with the survivors.
+
+    A worker whose process died (fh.WorkerLost) is dropped for good, one that does not answer in time
+    (fh.WorkerTimeout) for this round; the average is over the others, weighted by their sample counts
+    (so the weights are renormalised over the survivors). Each model and its loss go worker to worker
+    to the secure worker as soon as they are trained.
+    """
+    models, losses, counts, dropped = [], [], [], []
+    for k, batches in zip(plan.clients, plan.batches):
+        worker = workers[k]
+        if worker.name in lost:
+            dropped.append(worker.name)
+            continue
+        try:
+            local = send(global_model, worker)
+            loss = remote_client_update(local, *shards[k], batches, config.lr)
+            local.move(secure_worker)
+            loss.move(secure_worker)
+        except (WorkerLost, WorkerTimeout) as err:
+            if err.worker != worker.name:  # the secure worker itself: the round cannot finish
+                raise
+            if isinstance(err, WorkerLost):
+                lost.add(worker.name)
+            dropped.append(worker.name)
+            continue
+        models.append(local)
+        losses.append(loss)
+        counts.append(len(clients[k]))
+    if len(models) < policy.min_contributors:
+        raise PrivacyError(f"only {len(models)} worker(s) finished this round ({_names(dropped)} dropped out), but "
+                           f"{secure_worker.name} releases only averages over at least {policy.min_contributors} "
+                           "data owners; the global model is unchanged")
+    return models, losses, counts, dropped
 
 
 def _check_releasable(plans, workers, clients, secure_worker) -> None:

@@ -17,7 +17,8 @@ from tools import run_times
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-SLOW = {"05_fedavg_on_digits.ipynb", "07_privacy_and_robustness.ipynb", "09_what_an_update_gives_away.ipynb"}
+SLOW = {"05_fedavg_on_digits.ipynb", "07_privacy_and_robustness.ipynb", "08_real_processes.ipynb",
+        "09_what_an_update_gives_away.ipynb"}
 
 
 def sanitizers():

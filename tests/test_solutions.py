@@ -140,6 +140,36 @@ def test_notebook_07():
     assert largest == 1 and "at least 7" in message
 
 
+@pytest.mark.slow
+def test_notebook_08():
+    # the solutions start worker processes, so they run in a child process with a deadline, never in pytest's
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, str(SOLUTIONS / "nb08_real_processes.py")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             env=dict(os.environ, OMP_NUM_THREADS="1"))
+    try:
+        out, err = child.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        pytest.fail("solutions of notebook 08 did not finish within 180 s")
+    assert child.returncode == 0, err[-3000:]
+    found = json.loads(out.strip().splitlines()[-1])
+    assert found["ratio"] > 5  # a request to another process costs far more than a call in this one
+    assert found["exercise_2"]["lambda"].startswith("TypeError") and "module level" in found["exercise_2"]["lambda"]
+    assert found["exercise_2"]["notebook function"].startswith("TypeError")
+    assert found["exercise_2"]["module function"] == 2.0
+    assert "alice did not answer within 1 s" in found["timeout_error"] and found["waited"] < 2.5
+    assert found["alice_after"] == 4.0
+    io = found["io"]
+    assert io["bob"]["wchar"] > 4e6 and io["secure_worker"]["rchar"] > 4e6
+    assert io["model_owner"]["rchar"] < 1e5 and io["model_owner"]["wchar"] < 1e5
+
+
 def test_notebook_09():
     nb = load("nb09_what_an_update_gives_away")
     assert nb.exercise_1() <= 1e-4  # exact after 30 steps at lr 0.5

@@ -15,3 +15,19 @@ class PointerError(RuntimeError):
 
 class WorkerError(ValueError):
     """A worker name is unknown, taken twice, or something that is not a worker was given as one."""
+
+
+class WorkerLost(RuntimeError):
+    """A worker's process died or became unreachable; its objects are gone and its pointers no longer work."""
+
+    def __init__(self, message: str, worker: str | None = None):
+        super().__init__(message)
+        self.worker = worker
+
+
+class WorkerTimeout(TimeoutError):
+    """A worker's process did not answer within the timeout; it may still be busy (a straggler) or stuck."""
+
+    def __init__(self, message: str, worker: str | None = None):
+        super().__init__(message)
+        self.worker = worker

@@ -171,6 +171,13 @@ for _name, _op in [("lt", operator.lt), ("le", operator.le), ("gt", operator.gt)
     setattr(Pointer, f"__{_name}__", _binary(_op)[0])
 
 
+class _NoPointer(ValueError):
+    """An operation found no in-process pointer among its arguments."""
+
+
+_process_call = None  # transport/: runs fh.remote(...) for pointers into worker processes
+
+
 def _apply(fn, *args, **kwargs):
     return fn(*args, **kwargs)
 
@@ -344,7 +351,7 @@ def _run(fn, args, kwargs, part_of=None, what=None, pure=False):
     else:
         loc = _location_of(args, kwargs, what or getattr(fn, "__name__", "this operation"))
     if loc is None:
-        raise ValueError(f"{what} got no pointer arguments, so there is no worker to run it on. "
+        raise _NoPointer(f"{what} got no pointer arguments, so there is no worker to run it on. "
                          "Pass at least one pointer (from fh.send) or call the function locally.")
     if loc.trusted:
         policy_for([loc], frozenset().union(*(loc._owners(e) for e in entries))).check_run(loc)
@@ -482,6 +489,8 @@ def _check_sendable(fn) -> None:
 
 def send(obj, worker, private: bool = False) -> Pointer:
     """Send a copy of obj to worker and return a pointer to it; private=True marks it as the worker's own data."""
+    if hasattr(worker, "_send_here"):  # a worker in its own process (transport/)
+        return worker._send_here(obj, private)
     if isinstance(obj, Pointer):
         raise TypeError("this object is already on a worker; use ptr.move(worker) or ptr.copy() instead of send()")
     target = _worker_arg(worker, "send()")
@@ -515,4 +524,9 @@ def remote(fn, *args, **kwargs) -> Pointer:
     if isinstance(fn, Pointer):
         return fn(*args, **kwargs)
     _check_sendable(fn)
-    return _run(fn, args, kwargs, what="remote()")
+    try:
+        return _run(fn, args, kwargs, what="remote()")
+    except _NoPointer:
+        if _process_call is None:
+            raise
+        return _process_call(fn, args, kwargs)  # pointers into worker processes, or a clear error from there

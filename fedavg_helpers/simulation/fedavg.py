@@ -109,6 +109,7 @@ class History:
     test_accuracy: list[float] = field(default_factory=list)
     clients: list[list[int]] = field(default_factory=list)  # ids of the clients picked each round
     train_loss: list[float] = field(default_factory=list)  # clients' mean local loss (run_fedavg_on_workers)
+    dropped: list[list[str]] = field(default_factory=list)  # workers lost or too slow, per round (the same)
     model: nn.Module | None = None
 
     def rounds_to_accuracy(self, target: float) -> int | None:
