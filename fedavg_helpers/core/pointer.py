@@ -14,6 +14,7 @@ from .worker import VirtualWorker, _declare_private, get_worker, owner_policy
 
 _PLAIN = (int, float, bool, str, bytes, type(None), slice, type(Ellipsis), torch.dtype, torch.device)
 _PLAIN_TYPES = frozenset(_PLAIN)
+_NOTHING: frozenset = frozenset()
 _METHOD_TYPES = (type(torch.zeros(0).add), type(torch.nn.Module().train), type([].append), type((0).__add__))
 # loss functions: a scalar they compute from a model's output is a training metric
 _LOSS_FUNCTIONS = frozenset({F.cross_entropy, F.nll_loss, F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss,
@@ -346,8 +347,10 @@ def _run(fn, args, kwargs, part_of=None, what=None, pure=False):
             simple = False
             break
     if simple:
-        real_kwargs = dict(zip(kwargs, real_args[len(args):])) if kwargs else kwargs
-        del real_args[len(args):]
+        real_kwargs = kwargs
+        if kwargs:
+            real_kwargs = dict(zip(kwargs, real_args[len(args):]))
+            del real_args[len(args):]
     else:
         loc = _location_of(args, kwargs, what or getattr(fn, "__name__", "this operation"))
     if loc is None:
@@ -370,7 +373,7 @@ def _run(fn, args, kwargs, part_of=None, what=None, pure=False):
         raise
     finally:  # even a failed operation may have changed its arguments
         owners = loc._tick()  # everything here may have met the private data here (see worker._owners)
-        sources = loc._op_sources if owners else frozenset()
+        sources = loc._op_sources if owners else _NOTHING
         for entry in entries:
             taint = entry.taint
             if taint.owners and not taint.owners <= owners:
@@ -379,7 +382,9 @@ def _run(fn, args, kwargs, part_of=None, what=None, pure=False):
                 sources = sources | taint.sources
         if not pure and (owners or sources):  # changed in place: they now depend on all of it
             for entry in entries:
-                entry.taint.absorb(owners, sources)
+                taint = entry.taint
+                if taint.owners is not owners or taint.sources is not sources:  # else nothing to add
+                    taint.absorb(owners, sources)
             if owners and not loc._private_owners:
                 _mark_reachable(loc, (*real_args, *real_kwargs.values()))
     kind = _kind(fn, real_args, entries, result, loc, pure)
@@ -446,16 +451,24 @@ def _kind(fn, real_args, entries, result, loc, pure):
                 return OUTPUT
         return None
     if fn in _LOSS_FUNCTIONS:
-        return METRIC if _is_scalar(result) and any(e.kind == OUTPUT for e in entries) else None
+        return METRIC if _is_scalar(result) and _any_kind(entries, OUTPUT) else None
     if fn in _TRAINING_FUNCTIONS:
-        return METRIC if _is_scalar(result) and any(e.kind == MODEL for e in entries) else None
+        return METRIC if _is_scalar(result) and _any_kind(entries, MODEL) else None
     if fn is getattr:
         if entries and entries[0].kind == METRIC and real_args[1] == "data":
             return METRIC
         return None
-    if pure and isinstance(result, torch.Tensor) and any(e.kind == OUTPUT for e in entries):
+    if pure and isinstance(result, torch.Tensor) and _any_kind(entries, OUTPUT):
         return OUTPUT  # arithmetic on a model's output
     return None
+
+
+def _any_kind(entries, kind) -> bool:
+    """Whether any of entries is of this kind (a plain loop: no generator object on every operation)."""
+    for entry in entries:
+        if entry.kind == kind:
+            return True
+    return False
 
 
 def _is_scalar(value) -> bool:

@@ -148,11 +148,11 @@ class VirtualWorker:
         """Store obj and return its id; a part of another object shares that object's taint."""
         oid = next(_ids)
         if parent is None:
-            self._store[oid] = _Entry(obj, Taint(owners, sources, self._clock), private, aggregate, kind=kind,
-                                      template=template)
+            self._store[oid] = _Entry(obj, Taint(owners, sources, self._clock), private, aggregate, None, kind,
+                                      template)  # positional: this runs on every operation
         else:
             whole = self._store[parent]
-            self._store[oid] = _Entry(obj, whole.taint, private, aggregate, parent, kind=kind, whole=whole)
+            self._store[oid] = _Entry(obj, whole.taint, private, aggregate, parent, kind, None, whole)
             if whole.children is None:
                 whole.children = []
             whole.children.append(oid)
