@@ -71,6 +71,7 @@ class World:
         self.workers: dict = {}  # name -> RemoteWorker (filled in by spawn_workers)
         self._freed: dict[str, list] = {n: [] for n in self.names}  # handles to free with the next request
         self._tmp = None
+        self._saved_environ: dict[str, str | None] | None = None  # the caller's values of the variables we set
 
     # ---- as the notebook sees it: a context manager, and the workers in order ----
     def __enter__(self):
@@ -108,8 +109,7 @@ class World:
         config = self.config
         self._tmp = tempfile.mkdtemp(prefix="fedavg-world-")
         init_method = config.init_method or f"file://{os.path.join(self._tmp, 'rendezvous')}"
-        for var in ("TP_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME"):
-            os.environ[var] = config.interface  # read when this process's RPC agent starts
+        self._set_interface()
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), TORCH_CPP_LOG_LEVEL="ERROR",
                    PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         self._quiet = _QuietPeerWarnings()
@@ -144,6 +144,7 @@ class World:
             self._kill_all()
             self._quiet.close()
             self.closed = True
+            self._restore_environ()
             shutil.rmtree(self._tmp, ignore_errors=True)
             if isinstance(err, KeyboardInterrupt):
                 raise
@@ -264,7 +265,28 @@ class World:
             self._kill_all()
             stopper.join(self.config.stop_timeout)
             self._quiet.close()
+            self._restore_environ()
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+    # ---- the network interface, through the environment (rpc reads it when this process's agent starts) ----
+    _INTERFACE_VARS = ("TP_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME")
+
+    def _set_interface(self) -> None:
+        if self._saved_environ is None:
+            self._saved_environ = {var: os.environ.get(var) for var in self._INTERFACE_VARS}
+        for var in self._INTERFACE_VARS:
+            os.environ[var] = self.config.interface
+
+    def _restore_environ(self) -> None:
+        """Give the caller's process back the values it had before this world started."""
+        if self._saved_environ is None:
+            return
+        for var, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        self._saved_environ = None
 
     def _kill_all(self) -> None:
         for process in self.processes.values():
