@@ -4,7 +4,8 @@ Why it is built this way (each point was measured on 2-core machines):
 - workers start with subprocess (python -m fedavg_helpers.core.transport), so nothing is forked from a
   process that already runs torch threads, and each is a plain pid we can kill;
 - the rendezvous is a file (file:// init_method), so no store listens on any network interface, and
-  TensorPipe and Gloo are pinned to one interface ("lo" by default: loopback only);
+  TensorPipe and Gloo are pinned to one interface ("lo" by default: they listen on loopback only; on one
+  machine TensorPipe may also use shared memory), set in os.environ while the world runs and restored after;
 - the model owner holds handle numbers, not RRefs: an RRef owned by a dead worker blocks rpc.shutdown
   for minutes, a number does not;
 - shutdown is coordinated and non-graceful (every live worker is told to stop, then all leave without
