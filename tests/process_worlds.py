@@ -304,6 +304,32 @@ def scenario_strict():
     return {"same_model": same, "refusal": refusal}
 
 
+def scenario_rpc_reaches_the_store():
+    """A documented limitation: torch RPC lets any peer run any importable function in any other peer, so even
+    under the strict policy a direct rpc call from the model owner's process reads bob's private tensor. The policy
+    governs what fh's own requests release, not what code a worker can be asked to run."""
+    from torch.distributed import rpc
+
+    fh.set_policy(fh.PrivacyPolicy(strict=True))
+    before = {var: os.environ.get(var) for var in ("TP_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME")}
+    secret = torch.tensor([3.0, 1.0, 4.0, 1.0, 5.0])
+    with fh.spawn_workers(["bob", "secure_worker"], trusted=["secure_worker"]) as (bob, _):
+        bobs_data = fh.send(secret, bob, private=True)
+        try:
+            bobs_data.get()
+            refusal = "came back"
+        except fh.PrivacyError as err:
+            refusal = str(err)
+        store = "[e.obj for e in __import__('fedavg_helpers.core.transport.host', fromlist=['_state'])" \
+                "._state['me']._store.values()]"
+        found = rpc.rpc_sync("bob", eval, args=(store,))
+        during = {var: os.environ.get(var) for var in before}
+    after = {var: os.environ.get(var) for var in before}
+    return {"refusal": refusal, "read_through_rpc": any(torch.equal(obj, secret) for obj in found
+                                                        if isinstance(obj, torch.Tensor)),
+            "environ_before": before, "environ_during": during, "environ_after": after}
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     report = globals()[f"scenario_{sys.argv[1]}"](*sys.argv[2:])

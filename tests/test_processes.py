@@ -13,6 +13,7 @@ import sys
 import pytest
 
 import fedavg_helpers as fh
+from fedavg_helpers.core.transport import World
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -89,6 +90,28 @@ def test_fedavg_finishes_rounds_with_the_survivors_when_a_worker_dies_mid_round(
     assert found["loss"][0] == found["inproc_loss"][0]
     assert found["accuracy"][-1] > found["accuracy"][0]  # alice and carol carry on learning
     assert found["close_s"] < 12
+
+
+@pytest.mark.slow
+def test_documented_limitation_torch_rpc_reads_a_private_store_even_under_strict():
+    # notebook 08 says so: the policy decides what fh's requests release, but every peer of an RPC world can run
+    # any importable function in every other peer; this test keeps that sentence true (and fails if it changes)
+    found = run_world("rpc_reaches_the_store")
+    assert "strict policy" in found["refusal"]  # fh's own .get() is refused...
+    assert found["read_through_rpc"]  # ...yet a direct torch RPC call returns bob's private tensor
+    # the interface variables are set for the world's lifetime only, then the caller's values come back
+    assert set(found["environ_during"].values()) == {"lo"}
+    assert found["environ_after"] == found["environ_before"]
+
+
+def test_a_world_gives_back_the_interface_variables_it_set(monkeypatch):
+    monkeypatch.setenv("TP_SOCKET_IFNAME", "eth7")
+    monkeypatch.delenv("GLOO_SOCKET_IFNAME", raising=False)
+    world = World(["bob"], [], fh.ProcessConfig(interface="lo"), fh.PrivacyPolicy())
+    world._set_interface()  # what start() does before any process exists
+    assert os.environ["TP_SOCKET_IFNAME"] == os.environ["GLOO_SOCKET_IFNAME"] == "lo"
+    world._restore_environ()  # what close() does, also after a failed start
+    assert os.environ["TP_SOCKET_IFNAME"] == "eth7" and "GLOO_SOCKET_IFNAME" not in os.environ
 
 
 def _loopback(address: str) -> bool:

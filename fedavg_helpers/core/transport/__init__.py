@@ -17,7 +17,7 @@ def spawn_workers(names, trusted=(), config: ProcessConfig | None = None, policy
     secure_worker):` stops every process when the block ends, by an error, Ctrl-C or a dead worker alike.
     Outside a with block (a notebook spanning cells), unpack it, `bob, alice, secure_worker = workers`, and
     call workers.close() at the end; a new world, or the end of the Python process, closes it too. The
-    processes talk over loopback only unless config says otherwise, and each enforces `policy` (default:
+    processes listen on loopback only unless config says otherwise, and each enforces `policy` (default:
     fh.get_policy() now) itself.
     """
     return start_world(names, trusted, config, policy)

@@ -2,8 +2,13 @@
 
 Every request runs the in-process machinery (pointer.py, policy.py, averaging.py) here, on the worker's
 own store, so the privacy policy decides where the data lives. The model owner only ever holds handle
-numbers; objects leave this process only when the policy lets them (a .get(), an average) or, worker
-to worker, when .move() takes them to another worker's process.
+numbers; through the package's requests, objects leave this process only when the policy lets them (a
+.get(), an average) or, worker to worker, when .move() takes them to another worker's process.
+
+This is not a sandbox. Code run here on request reaches the store: a function passed to fh.remote, and
+anything any peer of the RPC world runs here directly (torch RPC runs any importable function it is asked
+to, and unpickles what it is sent), whatever the policy. tests/test_processes.py keeps that limitation
+documented; a deployment would put a fixed, reviewed protocol in front of the data instead.
 
 Started as `python -m fedavg_helpers.core.transport '<json settings>'` (spawn_workers does that).
 """

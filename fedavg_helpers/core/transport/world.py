@@ -4,7 +4,8 @@ Why it is built this way (each point was measured on 2-core machines):
 - workers start with subprocess (python -m fedavg_helpers.core.transport), so nothing is forked from a
   process that already runs torch threads, and each is a plain pid we can kill;
 - the rendezvous is a file (file:// init_method), so no store listens on any network interface, and
-  TensorPipe and Gloo are pinned to one interface ("lo" by default: loopback only);
+  TensorPipe and Gloo are pinned to one interface ("lo" by default: they listen on loopback only; on one
+  machine TensorPipe may also use shared memory), set in os.environ while the world runs and restored after;
 - the model owner holds handle numbers, not RRefs: an RRef owned by a dead worker blocks rpc.shutdown
   for minutes, a number does not;
 - shutdown is coordinated and non-graceful (every live worker is told to stop, then all leave without
@@ -71,6 +72,7 @@ class World:
         self.workers: dict = {}  # name -> RemoteWorker (filled in by spawn_workers)
         self._freed: dict[str, list] = {n: [] for n in self.names}  # handles to free with the next request
         self._tmp = None
+        self._saved_environ: dict[str, str | None] | None = None  # the caller's values of the variables we set
 
     # ---- as the notebook sees it: a context manager, and the workers in order ----
     def __enter__(self):
@@ -108,8 +110,7 @@ class World:
         config = self.config
         self._tmp = tempfile.mkdtemp(prefix="fedavg-world-")
         init_method = config.init_method or f"file://{os.path.join(self._tmp, 'rendezvous')}"
-        for var in ("TP_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME"):
-            os.environ[var] = config.interface  # read when this process's RPC agent starts
+        self._set_interface()
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), TORCH_CPP_LOG_LEVEL="ERROR",
                    PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         self._quiet = _QuietPeerWarnings()
@@ -144,6 +145,7 @@ class World:
             self._kill_all()
             self._quiet.close()
             self.closed = True
+            self._restore_environ()
             shutil.rmtree(self._tmp, ignore_errors=True)
             if isinstance(err, KeyboardInterrupt):
                 raise
@@ -264,7 +266,28 @@ class World:
             self._kill_all()
             stopper.join(self.config.stop_timeout)
             self._quiet.close()
+            self._restore_environ()
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+    # ---- the network interface, through the environment (rpc reads it when this process's agent starts) ----
+    _INTERFACE_VARS = ("TP_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME")
+
+    def _set_interface(self) -> None:
+        if self._saved_environ is None:
+            self._saved_environ = {var: os.environ.get(var) for var in self._INTERFACE_VARS}
+        for var in self._INTERFACE_VARS:
+            os.environ[var] = self.config.interface
+
+    def _restore_environ(self) -> None:
+        """Give the caller's process back the values it had before this world started."""
+        if self._saved_environ is None:
+            return
+        for var, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        self._saved_environ = None
 
     def _kill_all(self) -> None:
         for process in self.processes.values():
