@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tools import run_times
+from tools import run_times, teaching
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -63,7 +63,7 @@ def run_twice(path: pathlib.Path):
                     client.execute_cell(cell, index)
                     outputs.append(text_of(cell.outputs, rules))
             passes.append(outputs)
-            if number == 0:  # the first pass is a fresh run: tests/test_run_times.py checks it against the metadata
+            if number == 0:  # a fresh run: checked below and by tests/test_run_times.py against the metadata
                 run_times.record(path, time.perf_counter() - start, "first pass of tests/test_rerun.py")
     return passes
 
@@ -76,3 +76,6 @@ def test_run_all_twice_in_one_kernel(path):
         uncaught = [t for t in a + b if t.startswith("UNCAUGHT")]
         assert not uncaught, f"code cell {index} failed: {uncaught}"
         assert a == b, f"code cell {index} printed something else on the second pass:\n{a}\n---\n{b}"
+    # the first pass was a fresh run: it must fit the minutes_to_run the notebook states, whatever order tests run in
+    (nb,) = [nb for nb in teaching.load() if nb.path.name == path.name]
+    assert run_times.over_budget([nb], run_times.load()) == []
