@@ -40,3 +40,22 @@ def test_every_notebook_and_solution_gets_a_page(tmp_path):
     index = (src / "index.md").read_text(encoding="utf-8")
     assert "(solutions/nb04_averaging.py.md)" in index and "/hi/index" in index
     assert (src / "hi" / "index.md").exists() and (src / "guide.md").exists()
+
+
+def test_the_readme_is_a_rendered_page_whose_sections_links_can_reach(tmp_path):
+    readme = ROOT / "README.md"
+    link = "../README.md#threat-model-who-sees-what-and-what-each-defence-does-not-stop"
+    assert build_site.rewrite_links(f"[t]({link})", EN, "notebooks", set()) == f"[t]({link})"
+    build_site.markdown_page(tmp_path, readme)
+    page = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert "### Threat model: who sees what, and what each defence does not stop" in page
+    assert "](hi/index.md)" in page and "](notebooks/hi/)" not in page  # the Hindi folder: its landing page
+    assert "](notebooks/04_averaging.ipynb)" in page
+
+
+def test_a_markdown_page_linking_to_what_the_site_lacks_stops_the_build(tmp_path, monkeypatch):
+    page = tmp_path / "repo.md"
+    page.write_text("[x](benchmarks/)")
+    monkeypatch.setattr(build_site, "ROOT", tmp_path)
+    with pytest.raises(build_site.SiteError, match="repo.md: link benchmarks/ leads to nothing the site shows"):
+        build_site.markdown_page(tmp_path / "out", page)

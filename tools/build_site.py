@@ -54,8 +54,32 @@ class SiteError(RuntimeError):
 
 
 def page_for(repo_file: pathlib.Path) -> str:
-    """The site page (relative to the site root, .md) that shows a repository file other than a notebook."""
-    return repo_file.relative_to(ROOT).as_posix() + ".md"
+    """The site page (relative to the site root, .md) that shows a repository file other than a notebook.
+
+    A markdown file (the README) is its own page, rendered, so that a link to one of its sections works.
+    """
+    relative = repo_file.relative_to(ROOT).as_posix()
+    return relative if repo_file.suffix == ".md" else relative + ".md"
+
+
+def markdown_page(src: pathlib.Path, repo_file: pathlib.Path) -> None:
+    """A markdown file of the repository as a page: links to notebooks stay, a link to an edition's folder
+    leads to that edition's landing page, and a link to anything else the site does not have stops the build."""
+    landing_of = {LANGUAGES["en"]: "index.md", LANGUAGES["hi"]: "hi/index.md"}
+    depth = "../" * repo_file.relative_to(ROOT).as_posix().count("/")
+
+    def replace(match):
+        target = match.group(1)
+        full = (repo_file.parent / target.partition("#")[0]).resolve()
+        if WEB.match(target) or full.suffix == ".ipynb" and full.is_file():
+            return match.group(0)
+        if full in landing_of:
+            return f"]({depth}{landing_of[full]})"
+        raise SiteError(f"{repo_file.relative_to(ROOT)}: link {target} leads to nothing the site shows; "
+                        "link a notebook or an edition's folder instead")
+    page = src / page_for(repo_file)
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(LINK.sub(replace, repo_file.read_text(encoding="utf-8")), encoding="utf-8")
 
 
 def rewrite_links(text: str, source: pathlib.Path, site_dir: str, linked: set) -> str:
@@ -96,6 +120,8 @@ def copy_notebooks(src: pathlib.Path) -> set:
 
 def file_page(src: pathlib.Path, repo_file: pathlib.Path, notebooks) -> None:
     """A page showing a repository file; a solution file names its notebook and links back to it."""
+    if repo_file.suffix == ".md":
+        return markdown_page(src, repo_file)
     relative = repo_file.relative_to(ROOT).as_posix()
     page = src / page_for(repo_file)
     page.parent.mkdir(parents=True, exist_ok=True)
