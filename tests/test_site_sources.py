@@ -59,3 +59,12 @@ def test_a_markdown_page_linking_to_what_the_site_lacks_stops_the_build(tmp_path
     monkeypatch.setattr(build_site, "ROOT", tmp_path)
     with pytest.raises(build_site.SiteError, match="repo.md: link benchmarks/ leads to nothing the site shows"):
         build_site.markdown_page(tmp_path / "out", page)
+
+
+def test_a_decks_links_lead_to_the_sites_pages():
+    from tools import slides
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "[t](../README.md#threat-model) [s](../solutions/nb04_averaging.py) [n](03_moving_to_secure_worker.ipynb)")])
+    text = slides.rewrite_links(nb, EN).cells[0].source
+    assert text == ("[t](../../README.html#threat-model) [s](../../solutions/nb04_averaging.py.html) "
+                    "[n](03_moving_to_secure_worker.slides.html)")

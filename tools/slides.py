@@ -18,8 +18,9 @@ import nbformat
 from nbconvert import SlidesExporter
 
 try:
-    from tools import offline_assets
+    from tools import build_site, offline_assets
 except ImportError:  # run as a script from tools/
+    import build_site
     import offline_assets
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -63,7 +64,8 @@ def rewrite_links(nb, path: pathlib.Path):
             return match.group(0)
         if full.suffix == ".ipynb":
             return f"]({full.stem}.slides.html{'#' + anchor if anchor else ''})"
-        return f"]({site}{full.relative_to(ROOT).as_posix()}.html{'#' + anchor if anchor else ''})"
+        page = build_site.page_for(full).removesuffix(".md") + ".html"  # the site's page for the file
+        return f"]({site}{page}{'#' + anchor if anchor else ''})"
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = re.sub(r"\]\(([^)\s]+)\)", replace, cell.source)
