@@ -20,6 +20,7 @@ _METHOD_TYPES = (type(torch.zeros(0).add), type(torch.nn.Module().train), type([
 _LOSS_FUNCTIONS = frozenset({F.cross_entropy, F.nll_loss, F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss,
                              F.binary_cross_entropy, F.binary_cross_entropy_with_logits, F.kl_div})
 _TRAINING_FUNCTIONS: set = set()  # they train a model in place and return its mean loss (training_function)
+_Module, _Tensor, _Loss = torch.nn.Module, torch.Tensor, torch.nn.modules.loss._Loss
 _KEEPS_METRIC = frozenset({"item", "detach", "clone", "float", "double", "cpu"})  # a metric stays a metric
 
 
@@ -93,8 +94,11 @@ class Pointer:
 
     def __del__(self):
         try:
-            if self._gone is None:
-                self._location._forget(self._id)
+            if self._gone is None:  # free the object; worker._forget handles a part and a missing entry
+                loc = self._location
+                entry = loc._store.pop(self._id, None)
+                if entry is None or entry.parent is not None:
+                    loc._forget(self._id, entry)
         except Exception:  # at interpreter shutdown the worker may already be gone
             pass
 
@@ -183,15 +187,8 @@ def _apply(fn, *args, **kwargs):
     return fn(*args, **kwargs)
 
 
+# tensor methods without a trailing _ that still change state: a call of any other tensor method is pure
 _MUTATORS = {"backward", "register_hook", "retain_grad", "share_memory_"}
-
-
-def _is_pure(fn) -> bool:
-    """A tensor method that changes nothing in place (torch names in-place methods with a trailing _)."""
-    if type(fn) not in _METHOD_TYPES:  # checked first: a module's getattr fallback is slow
-        return False
-    name = fn.__name__
-    return isinstance(fn.__self__, torch.Tensor) and not name.endswith("_") and name not in _MUTATORS
 
 
 def policy_for(workers, owners):
@@ -363,40 +360,51 @@ def _run(fn, args, kwargs, part_of=None, what=None, pure=False):
         real_args = [_resolve(a, loc, entries) for a in args]
         real_kwargs = {k: _resolve(v, loc, entries) for k, v in kwargs.items()}
     if pure is None:
-        pure = _is_pure(real_args[0])
+        callee = real_args[0]  # a tensor method changes nothing unless torch's name says so (a trailing _)
+        pure = type(callee) in _METHOD_TYPES and isinstance(callee.__self__, _Tensor) and \
+            not callee.__name__.endswith("_") and callee.__name__ not in _MUTATORS
     try:
-        result = fn(*real_args, **real_kwargs)
+        if fn is _apply:  # a pointer call: call the callee directly (one Python frame less on every step)
+            result = real_args[0](*real_args[1:], **real_kwargs)
+        else:
+            result = fn(*real_args, **real_kwargs)
     except Exception as err:
         involved = loc._private_owners.union(*(e.taint.owners for e in entries))
         if involved and policy_for([loc], involved).strict:
             raise _withheld(err, loc) from None
         raise
     finally:  # even a failed operation may have changed its arguments
-        owners = loc._tick()  # everything here may have met the private data here (see worker._owners)
-        sources = loc._op_sources if owners else _NOTHING
+        # count the operation on the worker's clock; if private data is here, the operation may have met it,
+        # and so may everything here (see worker._owners)
+        loc._clock += 1
+        owners = loc._private_owners
+        if owners:
+            loc._last_private_op, loc._op_sources = loc._clock, loc._sources
+            sources = loc._sources
+        else:
+            sources = _NOTHING
         for entry in entries:
             taint = entry.taint
-            if taint.owners and not taint.owners <= owners:
+            if taint.owners is not owners and taint.owners and not taint.owners <= owners:
                 owners = owners | taint.owners
-            if taint.sources and not taint.sources <= sources:
+            if taint.sources is not sources and taint.sources and not taint.sources <= sources:
                 sources = sources | taint.sources
         if not pure and (owners or sources):  # changed in place: they now depend on all of it
-            for entry in entries:
+            for entry in entries:  # owners and sources include each argument's own, so they replace them
                 taint = entry.taint
-                if taint.owners is not owners or taint.sources is not sources:  # else nothing to add
-                    taint.absorb(owners, sources)
+                taint.owners, taint.sources = owners, sources
             if owners and not loc._private_owners:
                 _mark_reachable(loc, (*real_args, *real_kwargs.values()))
     kind = _kind(fn, real_args, entries, result, loc, pure)
     if result is None:
         return None
     if part_of is not None and type(result) not in _PLAIN_TYPES:  # a part of the object, not a copy
-        return Pointer(loc, loc._put(result, parent=part_of._id, kind=kind))
+        return Pointer(loc, loc._put(result, _NOTHING, False, False, part_of._id, kind))
     same = _aliased(result, real_args, entries, loc)
     if same is not None:  # the operation returned an object it was given (module.train() returns the module)
         return Pointer(loc, loc._put(result, owners, same.private, kind=same.kind, sources=sources,
                                      template=same.template))
-    return Pointer(loc, loc._put(result, owners, kind=kind, sources=sources))
+    return Pointer(loc, loc._put(result, owners, False, False, None, kind, sources))  # positional: every step
 
 
 def _aliased(result, real_args, entries, loc):
@@ -430,14 +438,13 @@ def _kind(fn, real_args, entries, result, loc, pure):
     """
     if fn is _apply and entries:
         callee, callee_entry = real_args[0], entries[0]
-        if isinstance(callee, torch.nn.Module):
-            if callee_entry.kind == MODEL and isinstance(result, torch.Tensor):
+        if isinstance(callee, _Module):
+            if callee_entry.kind == MODEL and isinstance(result, _Tensor):
                 return OUTPUT
-            if isinstance(callee, torch.nn.modules.loss._Loss) and _is_scalar(result) and \
-                    any(e.kind == OUTPUT for e in entries[1:]):
+            if isinstance(callee, _Loss) and _is_scalar(result) and any(e.kind == OUTPUT for e in entries[1:]):
                 return METRIC
             return None
-        if type(callee) in _METHOD_TYPES and isinstance(callee.__self__, torch.Tensor):
+        if type(callee) in _METHOD_TYPES and isinstance(callee.__self__, _Tensor):
             tensor_entry = callee_entry.whole
             if tensor_entry is None:
                 return None
@@ -458,8 +465,10 @@ def _kind(fn, real_args, entries, result, loc, pure):
         if entries and entries[0].kind == METRIC and real_args[1] == "data":
             return METRIC
         return None
-    if pure and isinstance(result, torch.Tensor) and _any_kind(entries, OUTPUT):
-        return OUTPUT  # arithmetic on a model's output
+    if pure and isinstance(result, _Tensor):
+        for entry in entries:  # a plain loop, not _any_kind: this runs on every slice and operator
+            if entry.kind == OUTPUT:
+                return OUTPUT  # arithmetic on a model's output
     return None
 
 

@@ -191,14 +191,6 @@ class VirtualWorker:
             return entry.taint.sources | self._op_sources
         return entry.taint.sources
 
-    def _tick(self) -> frozenset:
-        """Count one operation run here; return the owners whose private data it may have touched."""
-        self._clock += 1
-        if self._private_owners:
-            self._last_private_op = self._clock
-            self._op_sources = self._sources
-        return self._private_owners
-
     def _remove(self, oid: int, why: str) -> None:
         """Drop an object and its parts, remembering why for pointers that still refer to them."""
         entry = self._store.pop(oid, None)
@@ -208,9 +200,8 @@ class VirtualWorker:
         for child in entry.children or ():
             self._remove(child, f"the object it is part of was {why}")
 
-    def _forget(self, oid: int) -> None:
-        """The last pointer to oid is gone: free the object (its parts keep living for their own pointers)."""
-        entry = self._store.pop(oid, None)
+    def _forget(self, oid: int, entry: "_Entry | None") -> None:
+        """The last pointer to oid is gone and its entry (if any) left the store: free the rest of it."""
         if entry is None:
             self._gone.pop(oid, None)
         elif entry.parent is not None:
