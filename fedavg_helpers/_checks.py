@@ -56,20 +56,24 @@ def check_client_indices(client_indices, num_samples: int | None = None) -> list
         if idx.dim() != 1 or idx.is_floating_point() or idx.dtype == torch.bool:
             raise TypeError(f"client {k}: indices must be a 1-D integer tensor, got dtype {idx.dtype} "
                             f"and shape {tuple(idx.shape)}")
-        if len(idx) == 0:
+        if idx.shape[0] == 0:
             raise ValueError(f"client {k} has no samples; drop it, or split with min_size >= 1")
-        if idx.min() < 0:
-            raise ValueError(f"client {k}: index {int(idx.min())} is negative; indices are training-sample ids")
-        if num_samples is not None and idx.max() >= num_samples:
-            raise ValueError(f"client {k}: index {int(idx.max())} is outside the training set of {num_samples} samples")
         checked.append(idx.long())
-    _check_disjoint(checked)
+    flat = torch.cat(checked)  # the range checked on all clients at once; a client is named only on failure
+    if flat.min() < 0 or (num_samples is not None and flat.max() >= num_samples):
+        for k, idx in enumerate(checked):
+            if idx.min() < 0:
+                raise ValueError(f"client {k}: index {int(idx.min())} is negative; indices are training-sample ids")
+            if num_samples is not None and idx.max() >= num_samples:
+                raise ValueError(f"client {k}: index {int(idx.max())} is outside the training set of {num_samples} "
+                                 "samples")
+    _check_disjoint(checked, flat)
     return checked
 
 
-def _check_disjoint(client_indices: list[torch.Tensor]) -> None:
-    """Every sample belongs to at most one client, once: a repeated index would count its sample twice."""
-    ordered = torch.cat(client_indices).sort().values
+def _check_disjoint(client_indices: list[torch.Tensor], flat: torch.Tensor) -> None:
+    """Every sample belongs to at most one client, once (flat: their indices joined): no sample counts twice."""
+    ordered = flat.sort().values
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if len(repeated):
         sample = int(repeated[0])
