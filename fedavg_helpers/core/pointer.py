@@ -333,9 +333,9 @@ def _run(fn, args, kwargs, part_of=None, what=None, pure=False):
             elif here is not loc:
                 simple = False
                 break
-            entry = value._entry() if value._gone is not None else here._store.get(value._id)
-            if entry is None:
-                entry = here._entry(value._id)
+            entry = here._store.get(value._id)
+            if entry is None:  # fetched, moved, consumed, freed or its worker replaced: say which
+                entry = value._entry()
             entries.append(entry)
             real_args.append(entry.obj)
         elif type(value) in _PLAIN_TYPES:
@@ -395,7 +395,7 @@ def _run(fn, args, kwargs, part_of=None, what=None, pure=False):
                 taint.owners, taint.sources = owners, sources
             if owners and not loc._private_owners:
                 _mark_reachable(loc, (*real_args, *real_kwargs.values()))
-    kind = _kind(fn, real_args, entries, result, loc, pure)
+    kind = _kind(fn, real_args, entries, result, pure)
     if result is None:
         return None
     if part_of is not None and type(result) not in _PLAIN_TYPES:  # a part of the object, not a copy
@@ -429,46 +429,51 @@ def _mark_reachable(loc, objects) -> None:
         entry.taint.absorb(owners, sources)
 
 
-def _kind(fn, real_args, entries, result, loc, pure):
+def _kind(fn, real_args, entries, result, pure):
     """What the policy knows the result to be: a model's output, a training metric, or nothing in particular.
 
     A model's output stays one through arithmetic and tensor methods (a loss written by hand, such as the
     seed's ((pred - target) ** 2).sum(), is one); calling .backward() on a 0-dim one makes it the training
-    loss, a metric, and so does a loss function applied to one.
+    loss, a metric, and so does a loss function applied to one. The cheapest tests come first: this runs
+    on every operation.
     """
-    if fn is _apply and entries:
-        callee, callee_entry = real_args[0], entries[0]
-        if isinstance(callee, _Module):
-            if callee_entry.kind == MODEL and isinstance(result, _Tensor):
-                return OUTPUT
-            if isinstance(callee, _Loss) and _is_scalar(result) and any(e.kind == OUTPUT for e in entries[1:]):
-                return METRIC
-            return None
-        if type(callee) in _METHOD_TYPES and isinstance(callee.__self__, _Tensor):
-            tensor_entry = callee_entry.whole
-            if tensor_entry is None:
-                return None
-            if callee.__name__ == "backward":
-                if tensor_entry.kind == OUTPUT and tensor_entry.obj.dim() == 0:
-                    tensor_entry.kind = METRIC
-                return None
-            if tensor_entry.kind == METRIC and callee.__name__ in _KEEPS_METRIC and _is_scalar(result):
-                return METRIC
-            if tensor_entry.kind == OUTPUT and pure and isinstance(result, torch.Tensor):
-                return OUTPUT
+    if fn is _apply:
+        return _call_kind(real_args[0], entries, result, pure)
+    if pure:  # operators, indexing and attribute access
+        if fn is getattr:
+            return METRIC if entries[0].kind == METRIC and real_args[1] == "data" else None
+        if isinstance(result, _Tensor):
+            for entry in entries:
+                if entry.kind == OUTPUT:
+                    return OUTPUT  # arithmetic on a model's output
         return None
     if fn in _LOSS_FUNCTIONS:
         return METRIC if _is_scalar(result) and _any_kind(entries, OUTPUT) else None
     if fn in _TRAINING_FUNCTIONS:
         return METRIC if _is_scalar(result) and _any_kind(entries, MODEL) else None
-    if fn is getattr:
-        if entries and entries[0].kind == METRIC and real_args[1] == "data":
+    return None
+
+
+def _call_kind(callee, entries, result, pure):
+    """_kind of callee(...) called through its pointer (entries[0] is the callee's entry)."""
+    if type(callee) in _METHOD_TYPES:  # a bound method: of a tensor, or of an optimizer, module, list ...
+        tensor_entry = entries[0].whole
+        if tensor_entry is None or not isinstance(callee.__self__, _Tensor):
+            return None
+        if callee.__name__ == "backward":
+            if tensor_entry.kind == OUTPUT and tensor_entry.obj.dim() == 0:
+                tensor_entry.kind = METRIC
+            return None
+        if tensor_entry.kind == METRIC and callee.__name__ in _KEEPS_METRIC and _is_scalar(result):
             return METRIC
+        if tensor_entry.kind == OUTPUT and pure and isinstance(result, _Tensor):
+            return OUTPUT
         return None
-    if pure and isinstance(result, _Tensor):
-        for entry in entries:  # a plain loop, not _any_kind: this runs on every slice and operator
-            if entry.kind == OUTPUT:
-                return OUTPUT  # arithmetic on a model's output
+    if isinstance(callee, _Module):
+        if entries[0].kind == MODEL and isinstance(result, _Tensor):
+            return OUTPUT
+        if isinstance(callee, _Loss) and _is_scalar(result) and any(e.kind == OUTPUT for e in entries[1:]):
+            return METRIC
     return None
 
 
