@@ -163,6 +163,7 @@ def scenario_faults():
     found["close_s"] = round(time.perf_counter() - t, 2)
     found["alive_after"] = [p for p in pids if _alive(p)]
     t = time.perf_counter()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a notebook's kernel, even if started ignoring it
     try:  # Ctrl-C (the notebook's stop button) in the middle of a long request
         with fh.spawn_workers(["bob"]) as (bob,):
             pids = [bob.pid]

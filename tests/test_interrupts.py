@@ -150,9 +150,26 @@ def test_run_fedavg_on_workers_interrupted_leaves_the_model_and_workers_usable(d
 
 def test_a_ctrl_c_inside_an_update_waits_for_the_update_to_finish():
     done = []
-    with pytest.raises(KeyboardInterrupt):
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a notebook's kernel
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _interrupts.deferred_interrupt():
+                os.kill(os.getpid(), signal.SIGINT)
+                done.append("finished")
+        assert done == ["finished"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+
+
+def test_an_ignored_ctrl_c_stays_ignored():
+    # a run under nohup or as a background job inherits SIGINT ignored: an update must not turn it back on
+    inherited = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
         with _interrupts.deferred_interrupt():
             os.kill(os.getpid(), signal.SIGINT)
-            done.append("finished")
-    assert done == ["finished"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            done = "finished"
+        assert done == "finished"
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, inherited)

@@ -10,6 +10,9 @@ def deferred_interrupt():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # Ctrl-C is ignored here (nohup, a background job)
+        yield
+        return
     received = []
     try:
         previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
