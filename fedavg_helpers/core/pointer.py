@@ -52,35 +52,42 @@ class Pointer:
         policy_for([loc], owners).check_get(loc, entry.obj, owners, entry.aggregate)
         obj, nbytes = _transfer(entry.obj)
         with deferred_interrupt():
-            loc.bytes_sent += nbytes
-            loc._remove(self._id, "fetched with .get()")
-            loc._gone.pop(self._id, None)
+            self._left(nbytes, "fetched with .get()")
             self._gone, self._methods = f"fetched with .get() from {loc.name}", None
         return obj
 
     def move(self, worker) -> "Pointer":
         """Move the object to another worker, in place: this pointer follows it, nobody else sees it."""
         target = _worker_arg(worker, "move()")
+        entry, blob, owners, sources, _ = self._departure(target)
+        obj = serialize.loads(blob)
+        with deferred_interrupt():
+            new_id = target._arrive(obj, len(blob), self._location.name, owners, entry.private, entry.aggregate,
+                                    entry.kind, sources, entry.template)
+            self._left(len(blob), f"moved to {target.name}")
+            self._location, self._id, self._methods = target, new_id, None
+        return self
+
+    def _departure(self, target):
+        """Check that the object may move to target; return its entry, the bytes that travel, and its provenance.
+
+        Returns (entry, blob, owners, sources, policy). Nothing changes here: the caller delivers the blob
+        (in this process, or to another worker's process) and then calls _left.
+        """
         entry, source = self._entry(), self._location
         if target is source:
             raise WorkerError(f"this object is already on {source.name}; move() needs a different worker")
         owners, sources = source._owners(entry), source._sources_of(entry)
         policy = policy_for([source, target], owners)
         policy.check_move(entry.obj, owners, source, target, entry.kind)
-        payload = _leaving(entry, source, policy, owners)
-        blob = serialize.dumps(payload)
-        obj = serialize.loads(blob)
-        with deferred_interrupt():
-            source.bytes_sent += len(blob)
-            target.bytes_received += len(blob)
-            target._receive(sources)
-            new_id = target._put(obj, owners, entry.private, entry.aggregate, kind=entry.kind, sources=sources,
-                                 template=entry.template)
-            target._arrivals.append((source.name, type(obj).__name__))
-            source._remove(self._id, f"moved to {target.name}")
-            source._gone.pop(self._id, None)
-            self._location, self._id, self._methods = target, new_id, None
-        return self
+        return entry, serialize.dumps(_leaving(entry, source, policy, owners)), owners, sources, policy
+
+    def _left(self, nbytes: int, why: str) -> None:
+        """The object left its worker, nbytes on the wire: drop it (and its parts) there, remembering why."""
+        loc = self._location
+        loc.bytes_sent += nbytes
+        loc._remove(self._id, why)
+        loc._gone.pop(self._id, None)  # this pointer keeps its own reason (or follows the object)
 
     def copy(self) -> "Pointer":
         """A new, independent copy of the object on the same worker."""

@@ -24,6 +24,13 @@ class OwnerRecord:
     samples: int | None = None  # the sample count it declared with its private data (the largest it sent)
     policy: PrivacyPolicy | None = None  # the strictest policy its worker ever had
 
+    def merge(self, samples: int | None = None, policy: PrivacyPolicy | None = None) -> None:
+        """Learn more about the owner: the larger sample count, the stricter policy (never the reverse)."""
+        if samples is not None and (self.samples is None or samples > self.samples):
+            self.samples = samples
+        if policy is not None:
+            self.policy = policy if self.policy is None else strictest([self.policy, policy])
+
 
 _data_owners: "dict[str, OwnerRecord]" = {}
 
@@ -97,8 +104,8 @@ class VirtualWorker:
             raise TypeError(f"policy must be a fh.PrivacyPolicy or None, got {type(policy).__name__}")
         self._policy = policy
         record = _data_owners.get(self.name)
-        if record is not None and policy is not None:
-            record.policy = policy if record.policy is None else strictest([record.policy, policy])
+        if record is not None:
+            record.merge(policy=policy)
 
     @property
     def declared_samples(self) -> int | None:
@@ -158,6 +165,14 @@ class VirtualWorker:
             whole.children.append(oid)
         return oid
 
+    def _arrive(self, obj, nbytes: int, source: str, owners, private, aggregate, kind, sources, template) -> int:
+        """An object moved here from worker `source`, nbytes on the wire: store it with its provenance."""
+        self.bytes_received += nbytes
+        self._receive(sources)
+        oid = self._put(obj, owners, private, aggregate, None, kind, sources, template)
+        self._arrivals.append((source, type(obj).__name__))
+        return oid
+
     def _receive(self, sources: frozenset) -> None:
         """Inputs with these fingerprints arrived here."""
         if not sources <= self._sources:
@@ -212,12 +227,8 @@ class VirtualWorker:
 
 def _declare_private(worker: VirtualWorker, obj) -> None:
     """worker's name is a data owner from now on; its declared sample count is the largest batch it was sent."""
-    record = _data_owners.setdefault(worker.name, OwnerRecord())
-    if worker._policy is not None:
-        record.policy = worker._policy if record.policy is None else strictest([record.policy, worker._policy])
     rows = len(obj) if hasattr(obj, "__len__") and not isinstance(obj, (str, bytes)) else None
-    if rows is not None and (record.samples is None or rows > record.samples):
-        record.samples = rows
+    _data_owners.setdefault(worker.name, OwnerRecord()).merge(rows, worker._policy)
     worker._private_owners = worker._private_owners | {worker.name}
 
 

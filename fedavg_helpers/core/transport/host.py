@@ -29,8 +29,8 @@ from .. import serialize
 from .._interrupts import deferred_interrupt
 from ..averaging import average_losses, secure_average
 from ..errors import PointerError, WorkerError
-from ..pointer import Pointer, _leaving, policy_for, remote, send
-from ..policy import PrivacyPolicy, set_policy, strictest
+from ..pointer import Pointer, remote, send
+from ..policy import PrivacyPolicy, set_policy
 from ..worker import OwnerRecord, VirtualWorker, _data_owners, get_worker
 
 _state = {"me": None, "stop": threading.Event()}
@@ -146,24 +146,16 @@ def _op_stop():
 
 def _op_move(number, target_name):
     """Move a pointer's object to another worker's process, directly: the model owner never sees it."""
-    p, source = _pointer(number), _state["me"]
-    entry = p._entry()
+    p = _pointer(number)
     target = get_worker(target_name)  # a stand-in: its name and trust, never any data
-    if target is source:
-        raise WorkerError(f"this object is already on {source.name}; move() needs a different worker")
-    owners, sources = source._owners(entry), source._sources_of(entry)
-    policy = policy_for([source, target], owners)
-    policy.check_move(entry.obj, owners, source, target, entry.kind)
-    blob = serialize.dumps(_leaving(entry, source, policy, owners))
+    entry, blob, owners, sources, policy = p._departure(target)
     records = {o: (r.samples, r.policy) for o, r in _data_owners.items() if o in owners}
     meta = {"owners": owners, "private": entry.private, "aggregate": entry.aggregate, "kind": entry.kind,
-            "sources": sources, "records": records, "source": source.name,
+            "sources": sources, "records": records, "source": _state["me"].name,
             "template": entry.template if policy.strict else None}  # strict needs it; otherwise spare the bytes
     number = call(target_name, ("adopt", (blob, meta)), timeout=None)
     with deferred_interrupt():
-        source.bytes_sent += len(blob)
-        source._remove(p._id, f"moved to {target_name}")
-        source._gone.pop(p._id, None)
+        p._left(len(blob), f"moved to {target_name}")
         p._gone, p._methods = f"moved to {target_name}", None
     return ("moved", number)
 
@@ -172,18 +164,11 @@ def _op_adopt(blob, meta):
     """Another worker moved an object here: store it with its provenance, as Pointer.move does in one process."""
     me = _state["me"]
     for owner, (samples, policy) in meta["records"].items():
-        record = _data_owners.setdefault(owner, OwnerRecord())
-        if samples is not None and (record.samples is None or samples > record.samples):
-            record.samples = samples
-        if policy is not None:
-            record.policy = policy if record.policy is None else strictest([record.policy, policy])
+        _data_owners.setdefault(owner, OwnerRecord()).merge(samples, policy)
     obj = serialize.loads(blob)
     with deferred_interrupt():
-        me.bytes_received += len(blob)
-        me._receive(meta["sources"])
-        oid = me._put(obj, meta["owners"], meta["private"], meta["aggregate"], kind=meta["kind"],
-                      sources=meta["sources"], template=meta["template"])
-        me._arrivals.append((meta["source"], type(obj).__name__))
+        oid = me._arrive(obj, len(blob), meta["source"], meta["owners"], meta["private"], meta["aggregate"],
+                         meta["kind"], meta["sources"], meta["template"])
     number = next(_numbers)
     _handles[number] = Pointer(me, oid)
     return ("moved", number)
