@@ -142,7 +142,7 @@ class RemotePointer:
 
     def _op(self, kind, *args, **kwargs):
         self._check()
-        worker, wired = _wire((self, *args, kwargs), f"this {kind}")
+        _, wired = _wire((self, *args, kwargs), f"this {kind}")
         reply = self._world.call(self._worker, "pointer", (self._number, kind, wired[1:-1], wired[-1]))
         return _reply(self._world, self._worker, reply)
 
@@ -251,17 +251,17 @@ def _target(world: World, worker) -> RemoteWorker:
 
 
 def _wire(values, what):
-    """values with every RemotePointer replaced by a Ref; the one worker they all live on (LocationError if not)."""
-    found = []
+    """values with each RemotePointer replaced by a Ref; the (world, worker) they all live on (None if none)."""
+    found = []  # holds no pointer: walk is a closure in a reference cycle, so a pointer here would be freed late
 
     def walk(value):
         if type(value) is RemotePointer:
             value._check()
-            if found and found[0] != value._worker:
-                raise LocationError(f"{what} mixes objects on {found[0]} and on {value._worker}; an operation runs "
-                                    f"on one worker. Move one of them first, e.g. ptr.move({found[0]}) (to a "
-                                    "trusted worker if private).")
-            found[:1] = [value._worker]
+            if found and found[0][1] != value._worker:
+                raise LocationError(f"{what} mixes objects on {found[0][1]} and on {value._worker}; an "
+                                    "operation runs on one worker. Move one of them first, e.g. "
+                                    f"ptr.move({found[0][1]}) (to a trusted worker if private).")
+            found[:1] = [(value._world, value._worker)]
             return Ref(value._worker, value._number)
         if isinstance(value, Pointer):
             raise LocationError(f"{what} mixes a worker process's object with an in-process worker's "
@@ -283,23 +283,10 @@ def remote_call(fn, args, kwargs):
         raise TypeError(f"cannot run {fn!r} in a worker process: it is defined in the notebook or inside a "
                         "function, and the worker's process cannot import it. Define it at module level in a .py "
                         "file and import it from there.")
-    worker, (wired_args, wired_kwargs) = _wire((args, kwargs), "remote()")
-    if worker is None:
+    found, (wired_args, wired_kwargs) = _wire((args, kwargs), "remote()")
+    if found is None:
         raise ValueError("remote() got no pointer arguments, so there is no worker to run it on. "
                          "Pass at least one pointer (from fh.send) or call the function locally.")
-    world = _world_in(args, kwargs)
+    world, worker = found
     return _reply(world, worker, world.call(worker, "remote", (fn, wired_args, wired_kwargs)))
-
-
-def _world_in(args, kwargs):
-    stack = [*args, *kwargs.values()]
-    while stack:
-        value = stack.pop()
-        if type(value) is RemotePointer:
-            return value._world
-        if type(value) in (list, tuple):
-            stack.extend(value)
-        elif type(value) is dict:
-            stack.extend(value.values())
-    raise ValueError("remote() found no pointer")
 
