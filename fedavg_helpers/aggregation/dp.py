@@ -23,6 +23,7 @@ server has seen the exact sum. This module adds the noise centrally, as McMahan 
 distributed_dp.py has the clients add it before masking.
 """
 
+import logging
 import math
 
 import torch
@@ -108,8 +109,6 @@ def dp_epsilon(noise_multiplier: float, sample_rate: float, rounds: int, delta: 
                          "(privacy loss distributions, tighter and slower)")
     if rounds == 0:
         return 0.0  # nothing released, nothing spent
-    import logging
-
     import dp_accounting  # imported here so the rest of the package works without it
     from dp_accounting import pld, rdp
     logging.getLogger("absl").setLevel(max(logging.getLogger("absl").level, logging.ERROR))  # notes on skipped orders
